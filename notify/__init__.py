@@ -1,0 +1,1 @@
+"""Alert routing and delivery to field engineers: outbox, worker, targets."""

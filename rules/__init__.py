@@ -1,0 +1,1 @@
+"""Rules, complaint correlation and the incident lifecycle."""

@@ -1,0 +1,1 @@
+"""A simulated fleet of payment terminals and their customers, with ground truth."""

@@ -1,0 +1,1 @@
+"""The terminal fleet: the telemetry contract's typed messages and the fleet registry."""

@@ -1,0 +1,23 @@
+"""Shared fixtures: the real database and broker, and settings pointing at them."""
+
+from __future__ import annotations
+
+import pytest
+
+from termwatch.settings import MqttUrl, Settings
+from tests.fix_db import clean_db, db, db_dsn, pg_server_dsn
+from tests.fix_mqtt import mqtt_url, topic_root
+
+__all__ = ["clean_db", "db", "db_dsn", "mqtt_url", "pg_server_dsn", "topic_root"]
+
+
+@pytest.fixture
+def settings(clean_db: str, mqtt_url: MqttUrl, topic_root: str) -> Settings:
+    """Settings for one test: its own empty database state and its own topic root."""
+    return Settings(
+        database_url=clean_db,
+        mqtt_url=mqtt_url,
+        topic_root=topic_root,
+        pii_key="test-pii-key-0123456789",
+        flush_ms=10,
+    )
