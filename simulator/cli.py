@@ -1,9 +1,156 @@
-"""Command-line entry points of this area."""
+"""Command-line entry points of this area: ``simulate``, ``evaluate`` and ``bench publish``."""
 
 from __future__ import annotations
 
+import argparse
+
 from termwatch.cli import Commands
+from termwatch.settings import Settings
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'max', got {text!r}") from None
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 100000 (or 'max')")
+    return value
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.run import simulate_command
+
+    return simulate_command(args, settings)
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.evaluate import evaluate_command
+
+    return evaluate_command(args, settings)
+
+
+def _bench_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from simulator.loadgen import bench_command
+
+    return bench_command(args, settings)
 
 
 def register(commands: Commands) -> None:
     """Add this area's sub-commands."""
+    sim = commands.add(
+        "simulate",
+        _simulate,
+        help="publish a simulated fleet's telemetry, operations and complaints",
+    )
+    sim.add_argument(
+        "--scenario",
+        default="day",
+        metavar="NAME|FILE",
+        help="shipped scenario name or YAML file (default: day)",
+    )
+    sim.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    sim.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="S|max",
+        help="simulated seconds per wall second (default 1: real time); 'max': as fast as it goes",
+    )
+    sim.add_argument(
+        "--start", metavar="RFC3339", help="simulated start time (default: the scenario's)"
+    )
+    sim.add_argument(
+        "--duration",
+        metavar="DUR",
+        help="cut or stretch the scenario (e.g. 2h); faults past it are dropped",
+    )
+    sim.add_argument("--truth", metavar="FILE.jsonl", help="write the ground truth here")
+    sim.add_argument(
+        "--registry-out",
+        metavar="FILE.csv",
+        help="write the fleet registry CSV here (for 'termwatch terminals import')",
+    )
+    sim.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="termwatch API for complaints (default: http://TERMWATCH_HTTP when a token is given)",
+    )
+    sim.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help="agent token for POST /api/v1/complaints; without it complaints go over MQTT",
+    )
+    sim.add_argument(
+        "--client-id",
+        default="{tid}",
+        metavar="TEMPLATE",
+        help="MQTT client id per terminal ({tid}, {root}; default {tid})",
+    )
+    sim.add_argument(
+        "--password-template",
+        metavar="TEMPLATE",
+        help="log each terminal in as user <tid> with this password ({tid} is replaced)",
+    )
+    sim.add_argument(
+        "--complaints-topic",
+        default="support/complaints",
+        metavar="TOPIC",
+        help="MQTT topic for complaints when the API is not used",
+    )
+    sim.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="generate without a broker; with --out, write every message as JSON lines",
+    )
+    sim.add_argument(
+        "--out", metavar="FILE.jsonl", help="with --dry-run: where to write the messages"
+    )
+    sim.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    ev = commands.add(
+        "evaluate",
+        _evaluate,
+        help="compare the incidents termwatch opened with a simulation's ground truth",
+    )
+    ev.add_argument(
+        "--truth",
+        required=True,
+        metavar="FILE.jsonl",
+        help="ground truth written by 'termwatch simulate --truth'",
+    )
+    ev.add_argument(
+        "--tolerance",
+        default="5m",
+        metavar="DUR",
+        help="how long after a fault's end an incident still counts for it (default 5m)",
+    )
+
+    bench = commands.bench.add_parser(
+        "publish", help="load mode: publish telemetry at a target rate from several processes"
+    )
+    bench.set_defaults(func=_bench_publish)
+    bench.add_argument("--processes", type=int, default=2, help="publishing processes (default 2)")
+    bench.add_argument(
+        "--connections", type=int, default=4, help="MQTT connections per process (default 4)"
+    )
+    bench.add_argument(
+        "--seconds", type=float, default=10.0, help="how long to publish (default 10)"
+    )
+    bench.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="target msg/s in total (default 0: as fast as possible)",
+    )
+    bench.add_argument(
+        "--qos", type=int, choices=(0, 1), default=0, help="QoS of the messages (default 0)"
+    )
+    bench.add_argument(
+        "--broker",
+        choices=("own", "configured"),
+        default="own",
+        help="'own': a tuned Mosquitto on a free port (default); 'configured': TERMWATCH_MQTT_URL",
+    )
