@@ -33,9 +33,7 @@ COMMIT_SECONDS = Histogram(
     "Time to write and commit one batch.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-TERMINALS_REGISTERED = Gauge(
-    "termwatch_terminals_registered", "Terminals in the fleet registry."
-)
+TERMINALS_REGISTERED = Gauge("termwatch_terminals_registered", "Terminals in the fleet registry.")
 QUEUE_DEPTH = Gauge("termwatch_queue_depth", "Messages received and not yet committed.")
 MQTT_CONNECTED = Gauge("termwatch_mqtt_connected", "1 while the collector's broker link is up.")
 EVENT_CLOCK = Gauge("termwatch_event_clock_seconds", "The event clock, as a Unix time.")
