@@ -1,0 +1,410 @@
+"""The support agent's and field engineer's web console: server-rendered pages.
+
+Pages: search (``/``), terminal card (``/t/{tid}``) with the operation finder, guidance and
+the complaint form, incident list and incident page with acknowledge / resolve. Sign-in is
+a token login (:mod:`termwatch.web.session`); every form carries the session's CSRF token
+and is refused from another origin. The complaint form goes through the same validation
+(the contract's :class:`~terminals.contract.Complaint`) and the same write path as
+``POST /api/v1/complaints``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal, cast
+from urllib.parse import quote, urlsplit
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from terminals.contract import COMPLAINT_CATEGORIES, Complaint
+from termwatch.metrics import MESSAGES
+from termwatch.settings import TID_RE
+from termwatch.web import incident_read, read
+from termwatch.web.card import CardQuery, terminal_card
+from termwatch.web.context import Context
+from termwatch.web.http import ApiError, reject_nul, validation_error
+from termwatch.web.i18n import LANGUAGES
+from termwatch.web.models import INCIDENT_KINDS, INCIDENT_STATUSES
+from termwatch.web.read import OperationFilter
+from termwatch.web.render import View, offset_zone, page
+from termwatch.web.search import search
+from termwatch.web.session import COOKIE, LIFETIME_S, Session, issue, verify
+
+LANG_COOKIE: Final = "tw_lang"
+TZ_COOKIE: Final = "tw_tzo"
+WINDOWS: Final = (15, 30, 60, 180, 720)
+STATUS_FILTERS: Final = ("active", *INCIDENT_STATUSES, "all")
+_AMOUNT: Final = re.compile(r"^\d{1,12}(?:[.,]\d{1,2})?$")
+
+
+class LoginRequired(Exception):
+    """No valid session: the app answers with a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def _ctx(request: Request) -> Context:
+    return cast(Context, request.app.state.ctx)
+
+
+def _session(request: Request, role: str = "agent") -> Session:
+    ctx = _ctx(request)
+    found = verify(ctx.tokens, request.cookies.get(COOKIE), ctx.clock().timestamp())
+    if found is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    if not found.principal.may(role):
+        raise ApiError(403, "forbidden")
+    return found
+
+
+def view_of(request: Request) -> View:
+    """Language and time offset of this viewer (cookies), with the clock's now."""
+    ctx = _ctx(request)
+    lang = request.cookies.get(LANG_COOKIE)
+    if lang not in LANGUAGES:
+        lang = ctx.settings.language
+    try:
+        offset = int(request.cookies.get(TZ_COOKIE, "0"))
+    except ValueError:
+        offset = 0
+    offset = offset if -720 <= offset <= 840 else 0
+    return View(lang, offset_zone(offset), ctx.clock())
+
+
+def _check_form(request: Request, form: FormData, session: Session | None) -> None:
+    """Refuse a form posted from another origin or without this session's CSRF token."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.url.netloc:
+        raise ApiError(403, "cross-origin form")
+    if session is not None:
+        sent = str(form.get("csrf", ""))
+        if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            raise ApiError(403, "the form is stale; reload the page")
+
+
+def _local_path(value: str | None) -> str:
+    """``value`` when it is a path on this site, else ``/`` (no open redirects)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _base(request: Request, session: Session | None, view: View) -> dict[str, Any]:
+    return {
+        "v": view,
+        "session": session,
+        "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+
+
+def error_page(request: Request, exc: ApiError) -> Response:
+    """The console's answer to an :class:`ApiError`: a page saying what is wrong."""
+    ctx = _ctx(request)
+    view = view_of(request)
+    session = verify(ctx.tokens, request.cookies.get(COOKIE), ctx.clock().timestamp())
+    key = {"forbidden": "ui.forbidden", "not found": "ui.not_found"}.get(exc.message)
+    context = _base(request, session, view)
+    context["message"] = view.t(key) if key else exc.message
+    return page("error.html", context, status_code=exc.status)
+
+
+# --- login, language ----------------------------------------------------------------------
+
+
+def login_page(request: Request) -> Response:
+    view = view_of(request)
+    context = _base(request, None, view)
+    context["next"] = _local_path(request.query_params.get("next"))
+    context["error"] = None
+    return page("login.html", context)
+
+
+async def login_post(request: Request) -> Response:
+    form = await request.form()
+    _check_form(request, form, None)
+    ctx = _ctx(request)
+    now = ctx.clock()
+    token = str(form.get("token", ""))
+    cookie = issue(ctx.tokens, token.strip(), str(form.get("name", "")), now.timestamp())
+    next_path = _local_path(str(form.get("next", "/")))
+    if cookie is None:
+        view = view_of(request)
+        context = _base(request, None, view)
+        context.update(next=next_path, error=view.t("ui.bad_token"))
+        return page("login.html", context, status_code=401)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=LIFETIME_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout_post(request: Request) -> Response:
+    form = await request.form()
+    ctx = _ctx(request)
+    session = verify(ctx.tokens, request.cookies.get(COOKIE), ctx.clock().timestamp())
+    _check_form(request, form, session)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+def set_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    if lang not in LANGUAGES:
+        raise ApiError(404, "no such language")
+    response = RedirectResponse(_local_path(request.query_params.get("next")), status_code=303)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+# --- search and the terminal card ---------------------------------------------------------
+
+
+def home(request: Request) -> Response:
+    session = _session(request)
+    view = view_of(request)
+    query = (request.query_params.get("q") or "").strip()[:200].replace("\x00", "")
+    hits = []
+    if query:
+        with _ctx(request).connection() as conn:
+            hits = search(conn, query, limit=21)
+        if len(hits) == 1:
+            return RedirectResponse(f"/t/{quote(hits[0].tid)}", status_code=303)
+    context = _base(request, session, view)
+    context.update(q=query, hits=hits[:20], more=len(hits) > 20)
+    return page("home.html", context)
+
+
+def parse_rub(value: str | None, field: str) -> int | None:
+    """Roubles as typed (``500``, ``500.50``, ``1 500,5``) in kopecks; 422 when malformed."""
+    if value is None or not value.strip():
+        return None
+    cleaned = value.strip().replace(" ", "").replace("\u00a0", "")
+    if not _AMOUNT.match(cleaned):
+        raise ApiError(422, f"{field}: an amount such as 500 or 500.50", field=field)
+    whole, _, cents = cleaned.replace(",", ".").partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def parse_local(value: str | None, view: View, field: str) -> datetime | None:
+    """A ``datetime-local`` value in the viewer's offset; 422 when malformed."""
+    if value is None or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ApiError(
+            422, f"{field}: a date and time such as 2026-05-04T10:30", field=field
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=view.tz)
+
+
+def _card_context(
+    request: Request,
+    session: Session,
+    view: View,
+    tid: str,
+    values: dict[str, str],
+    complaint_error: ApiError | None = None,
+    complaint_form: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """The card page's context and whether the terminal exists (runs on a worker thread)."""
+    errors: dict[str, str] = {}
+    amount = around = None
+    try:
+        amount = parse_rub(values.get("amount"), "amount")
+    except ApiError as exc:
+        errors["amount"] = exc.message
+    try:
+        around = parse_local(values.get("at"), view, "at")
+    except ApiError as exc:
+        errors["at"] = exc.message
+    window = int(values["window"]) if values.get("window", "") in map(str, WINDOWS) else 30
+    complaint_id = values.get("complaint", "")
+    query = CardQuery(
+        tid=tid,
+        lang=cast(Literal["en", "ru"], view.lang),
+        operations=OperationFilter(
+            amount_minor=amount, around=around, window=timedelta(minutes=window)
+        ),
+        op_id=(values.get("op") or None),
+        complaint_id=int(complaint_id) if re.fullmatch(r"\d{1,18}", complaint_id) else None,
+        tz=view.tz,
+    )
+    with _ctx(request).connection() as conn:
+        card = terminal_card(conn, query, view.now)
+        complaint = read.complaint(conn, query.complaint_id) if query.complaint_id else None
+    context = _base(request, session, view)
+    if card is None:
+        return context, False
+    selected = card.selected_operation
+    form = complaint_form or {
+        "ref": f"TW-{view.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
+        "category": "no_receipt",
+        "amount": f"{selected.amount_minor / 100:.2f}" if selected else values.get("amount", ""),
+        "occurred_at": view.local_input(selected.ts if selected else around),
+        "customer": "",
+        "text": "",
+    }
+    context.update(
+        card=card,
+        values=values,
+        errors=errors,
+        windows=WINDOWS,
+        window=window,
+        complaint=complaint if complaint and complaint.tid == tid else None,
+        form=form,
+        categories=COMPLAINT_CATEGORIES,
+        complaint_error=complaint_error,
+    )
+    return context, True
+
+
+def card_page(request: Request) -> Response:
+    session = _session(request)
+    view = view_of(request)
+    tid = request.path_params["tid"]
+    if not TID_RE.fullmatch(tid):
+        raise ApiError(404, "not found")
+    query = request.query_params
+    values = {
+        k: query.get(k, "")[:128].replace("\x00", "") for k in ("amount", "at", "window", "op")
+    }
+    values["complaint"] = request.query_params.get("complaint", "")[:20]
+    context, found = _card_context(request, session, view, tid, values)
+    if not found:
+        raise ApiError(404, "not found")
+    return page("terminal.html", context)
+
+
+async def complaint_post(request: Request) -> Response:
+    session = _session(request)
+    form = await request.form()
+    _check_form(request, form, session)
+    view = view_of(request)
+    tid = request.path_params["tid"]
+    if not TID_RE.fullmatch(tid):
+        raise ApiError(404, "not found")
+    entered = {k: str(form.get(k, ""))[:4000] for k in
+               ("ref", "category", "amount", "occurred_at", "customer", "text")}  # fmt: skip
+    ctx = _ctx(request)
+    try:
+        occurred = parse_local(entered["occurred_at"], view, "occurred_at") or view.now
+        data = {
+            "ref": entered["ref"].strip(),
+            "received_at": view.now.isoformat(),
+            "channel": "phone",
+            "category": entered["category"],
+            "tid": tid,
+            "occurred_at": occurred.isoformat(),
+            "amount_minor": parse_rub(entered["amount"], "amount_minor"),
+            "customer": entered["customer"].strip() or None,
+            "text": entered["text"].strip().replace("\x00", "") or None,
+        }
+        fields = tuple(Complaint.__struct_fields__)
+        try:
+            complaint = msgspec.convert(data, Complaint)
+        except msgspec.ValidationError as exc:
+            raise validation_error(exc, fields) from None
+        reject_nul({name: getattr(complaint, name) for name in fields})
+    except ApiError as exc:
+        MESSAGES.labels("complaints", "rejected").inc()
+        values = {"amount": "", "at": "", "window": "", "op": "", "complaint": ""}
+        context, _ = await run_in_threadpool(
+            _card_context, request, session, view, tid, values, exc, entered
+        )
+        return page("terminal.html", context, status_code=422)
+    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, view.now)
+    return RedirectResponse(f"/t/{quote(tid)}?complaint={result.id}", status_code=303)
+
+
+# --- incidents ----------------------------------------------------------------------------
+
+
+def incidents_page(request: Request) -> Response:
+    session = _session(request)
+    view = view_of(request)
+    q = request.query_params
+    status = q.get("status", "active")
+    status = status if status in STATUS_FILTERS else "active"
+    kind = q.get("kind") if q.get("kind") in INCIDENT_KINDS else None
+    group = (q.get("group") or "").strip()[:200].replace("\x00", "") or None
+    statuses: tuple[str, ...] = {
+        "active": ("open", "acknowledged"),
+        "all": (),
+    }.get(status, (status,))
+    with _ctx(request).connection() as conn:
+        found = incident_read.incidents(
+            conn, statuses=statuses, kind=kind, service_group=group, limit=200
+        )
+    context = _base(request, session, view)
+    context.update(
+        incidents=found,
+        status=status,
+        statuses=STATUS_FILTERS,
+        kind=kind,
+        kinds=INCIDENT_KINDS,
+        group=group or "",
+    )
+    return page("incidents.html", context)
+
+
+def incident_page(request: Request) -> Response:
+    session = _session(request)
+    view = view_of(request)
+    incident_id = int(request.path_params["id"])
+    with _ctx(request).connection() as conn:
+        found = incident_read.incident_detail(conn, incident_id) if incident_id < 2**63 else None
+    if found is None:
+        raise ApiError(404, "not found")
+    context = _base(request, session, view)
+    context.update(incident=found, can_change=session.principal.may("engineer"))
+    return page("incident.html", context)
+
+
+async def incident_action(request: Request) -> Response:
+    session = _session(request, "engineer")
+    form = await request.form()
+    _check_form(request, form, session)
+    incident_id = int(request.path_params["id"])
+    action = request.path_params["action"]
+    if incident_id >= 2**63 or action not in ("ack", "resolve"):
+        raise ApiError(404, "not found")
+    note = str(form.get("note", "")).strip()[:2000].replace("\x00", "") or None
+    ctx = _ctx(request)
+    writer = ctx.write()
+    change = writer.acknowledge if action == "ack" else writer.resolve
+    await run_in_threadpool(change, incident_id, session.principal.name, note, ctx.clock())
+    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_post, methods=["POST"]),
+        Route("/logout", logout_post, methods=["POST"]),
+        Route("/lang/{lang}", set_language, methods=["GET"]),
+        Route("/t/{tid}", card_page, methods=["GET"]),
+        Route("/t/{tid}/complaint", complaint_post, methods=["POST"]),
+        Route("/incidents", incidents_page, methods=["GET"]),
+        Route("/incidents/{id:int}", incident_page, methods=["GET"]),
+        Route("/incidents/{id:int}/{action:str}", incident_action, methods=["POST"]),
+    ]

@@ -1,0 +1,134 @@
+"""The write side of the API: complaints, acknowledge/resolve, silences.
+
+Thin adapters over the rule engine's own functions (:mod:`rules.intake`,
+:mod:`rules.lifecycle`, :mod:`rules.silences`), each run in one transaction of its own; the
+rule engine decides, the database arbitrates, this module only translates their errors to
+HTTP (404, 409) and their results to API models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from rules import lifecycle, silences
+from rules.intake import ComplaintIntake
+from terminals.contract import Complaint
+from termwatch.db import Row
+from termwatch.settings import Settings
+from termwatch.web import incident_read, read
+from termwatch.web.http import ApiError
+from termwatch.web.models import ComplaintResult, IncidentDetail, Silence, SilenceIn
+
+Pool = ConnectionPool[psycopg.Connection[Row]]
+
+
+class Writer:
+    """Performs the API's changes on ``pool``; safe to share between threads."""
+
+    def __init__(self, settings: Settings, pool: Pool) -> None:
+        self._pool = pool
+        self._intake = ComplaintIntake(settings)
+
+    def submit_complaint(self, complaint: Complaint, now: datetime) -> ComplaintResult:
+        """Store and correlate a complaint; a known ``ref`` returns its first result.
+
+        The intake counts the complaint in ``termwatch_messages_total`` (stored or duplicate)
+        and settles a race between two posts of one ``ref`` by the unique key.
+        """
+        with self._pool.connection() as conn:
+            result = self._intake.submit(conn, complaint, now)
+        return ComplaintResult(
+            id=result.id,
+            ref=result.ref,
+            tid=result.tid,
+            matched_op_id=result.matched_op_id,
+            incident_id=result.incident_id,
+            verdict=result.verdict,
+            created=result.created,
+        )
+
+    def acknowledge(
+        self, incident_id: int, actor: str, note: str | None, now: datetime
+    ) -> IncidentDetail:
+        """Acknowledge an open incident; 404 when unknown, 409 when not open."""
+        with self._pool.connection() as conn:
+            try:
+                lifecycle.acknowledge(conn, incident_id, actor, note, now)
+            except lifecycle.IncidentNotFound:
+                raise ApiError(404, f"no incident {incident_id}") from None
+            except lifecycle.InvalidTransition as exc:
+                raise ApiError(409, str(exc)) from None
+            except ValueError as exc:
+                raise _refused(exc, {"actor": "by"}) from None
+            return _detail(conn, incident_id)
+
+    def resolve(
+        self, incident_id: int, actor: str, note: str | None, now: datetime
+    ) -> IncidentDetail:
+        """Resolve an unresolved incident; 404 when unknown, 409 when already resolved."""
+        with self._pool.connection() as conn:
+            try:
+                lifecycle.resolve(conn, incident_id, actor, note, now)
+            except lifecycle.IncidentNotFound:
+                raise ApiError(404, f"no incident {incident_id}") from None
+            except lifecycle.InvalidTransition as exc:
+                raise ApiError(409, str(exc)) from None
+            except ValueError as exc:
+                raise _refused(exc, {"actor": "by"}) from None
+            return _detail(conn, incident_id)
+
+    def create_silence(self, body: SilenceIn, actor: str, now: datetime) -> Silence:
+        """A new silence from ``now``; 422 naming the field the rule engine refuses."""
+        ends_at = body.ends_at or now + timedelta(seconds=body.duration_s or 0)
+        with self._pool.connection() as conn:
+            try:
+                silence_id = silences.create(
+                    conn,
+                    tid=body.tid,
+                    region=body.region,
+                    kind=body.kind,
+                    ends_at=ends_at,
+                    created_by=actor,
+                    comment=body.comment,
+                    now=now,
+                )
+            except ValueError as exc:
+                raise _refused(exc, {"created_by": "by"}) from None
+            row = conn.execute(
+                f"SELECT {', '.join(Silence.__struct_fields__)} FROM silences WHERE id = %s",
+                (silence_id,),
+            ).fetchone()
+        assert row is not None  # committed just above; silences are never deleted
+        return Silence(**row)
+
+    def list_silences(self, now: datetime) -> list[Silence]:
+        """Silences in force at ``now``, ending soonest first."""
+        with self._pool.connection() as conn:
+            rows = silences.list_active(conn, now)
+        return [Silence(**{name: row[name] for name in Silence.__struct_fields__}) for row in rows]
+
+    def expire_silence(self, silence_id: int, now: datetime) -> None:
+        """End a silence now; 404 when it is unknown or no longer in force."""
+        with self._pool.connection() as conn:
+            if not silences.expire(conn, silence_id, now):
+                raise ApiError(404, f"no active silence {silence_id}")
+
+
+def _detail(conn: read.Conn, incident_id: int) -> IncidentDetail:
+    found = incident_read.incident_detail(conn, incident_id)
+    if found is None:
+        raise ApiError(404, f"no incident {incident_id}")
+    return found
+
+
+def _refused(exc: ValueError, renamed: dict[str, str]) -> ApiError:
+    """A 422 for a value the rule engine refused; its message starts with the field name
+    (``"note: at most 2000 characters"``), which is renamed to the API's word for it."""
+    message = str(exc)
+    field, sep, _ = message.partition(":")
+    if not sep or not field.isidentifier():
+        return ApiError(422, message, field=None)
+    return ApiError(422, message, field=renamed.get(field, field))
