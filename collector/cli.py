@@ -1,9 +1,85 @@
-"""Command-line entry points of this area."""
+"""``termwatch collector`` and ``termwatch bench ingest``."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import psycopg
+from prometheus_client import start_http_server
+
+from collector import bench
+from collector.service import Collector
 from termwatch.cli import Commands
+from termwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the collector with the rule engine and complaint intake until SIGINT/SIGTERM.
+
+    Exit status 0 after a clean stop, 1 when the writer stopped on an error (for example,
+    the schema is missing: run ``termwatch db migrate``).
+    """
+    from rules.engine import RuleEngine
+    from rules.intake import ComplaintIntake
+
+    dsn = settings.require_database()
+    settings.require_mqtt()
+    engine = RuleEngine(settings, dsn)
+    collector = Collector(settings, hooks=[engine], complaints=ComplaintIntake(settings))
+    try:
+        start_http_server(settings.metrics.port, settings.metrics.host)
+    except OSError as exc:
+        print(f"termwatch: TERMWATCH_METRICS {settings.metrics}: {exc.strerror}", file=sys.stderr)
+        return 2
+    log.info("metrics on http://%s/metrics", settings.metrics)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    collector.start()
+    try:
+        while not stop.wait(0.5) and not collector.failed.is_set():
+            pass
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        collector.stop()
+        engine.close()
+    error = collector.writer.error
+    if error is not None:
+        if isinstance(error, psycopg.errors.UndefinedTable):
+            print(
+                f"termwatch: the database has no termwatch schema ({error});"
+                " run: termwatch db migrate",
+                file=sys.stderr,
+            )
+        else:
+            print(f"termwatch: the collector stopped: {error!r}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def register(commands: Commands) -> None:
-    """Add this area's sub-commands."""
+    """Add ``collector`` and ``bench ingest``."""
+    commands.add(
+        "collector",
+        cmd_collector,
+        "store telemetry from the broker and run the rules on it (Ctrl-C stops it)",
+    )
+    parser = commands.bench.add_parser(
+        "ingest",
+        help="messages per second the collector commits, on its own broker and database",
+        description=bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_arguments(parser)
+    parser.set_defaults(func=bench.cmd_ingest)

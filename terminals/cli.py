@@ -1,9 +1,42 @@
-"""Command-line entry points of this area."""
+"""``termwatch terminals import FILE.csv``."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
+from terminals import registry
 from termwatch.cli import Commands
+from termwatch.db import connect
+from termwatch.settings import Settings
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the registry file; exit 1 (changing nothing) when it is refused."""
+    path: Path = args.file
+    try:
+        terminals = registry.read(path)
+    except registry.RegistryError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        print(f"termwatch: {where}: {exc.reason}; nothing was imported", file=sys.stderr)
+        return 1
+    with connect(settings.require_database()) as conn:
+        result = registry.load(conn, terminals)
+    print(
+        f"imported {len(terminals)} terminals from {path}:"
+        f" {result.inserted} new, {result.updated} updated"
+    )
+    return 0
 
 
 def register(commands: Commands) -> None:
-    """Add this area's sub-commands."""
+    """Add ``terminals import``."""
+    group = commands.group("terminals", "the fleet registry")
+    parser = group.add_parser(
+        "import",
+        help="load or update the fleet registry from a CSV file (all or nothing)",
+        description="Columns: " + ",".join(registry.COLUMNS) + " (UTF-8, header row required).",
+    )
+    parser.add_argument("file", type=Path, metavar="FILE.csv")
+    parser.set_defaults(func=cmd_import)

@@ -1,0 +1,56 @@
+"""Migrations: versioned and idempotent."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from termwatch.schema import load_migrations, migrate
+
+
+@pytest.fixture
+def empty_database(pg_server_dsn: str) -> Iterator[str]:
+    name = f"tw_migrate_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(pg_server_dsn)
+    params["dbname"] = name
+    try:
+        yield make_conninfo(**params)  # type: ignore[arg-type]
+    finally:
+        with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def test_migrating_twice_applies_everything_once_and_then_nothing(empty_database: str) -> None:
+    expected = [f"{m.version:04d}_{m.name}" for m in load_migrations()]
+    assert migrate(empty_database) == expected
+    assert migrate(empty_database) == []
+    with psycopg.connect(empty_database) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert versions == [m.version for m in load_migrations()]
+    assert {
+        "terminals",
+        "status_snapshots",
+        "events",
+        "operations",
+        "heartbeats",
+        "terminal_state",
+        "device_state",
+        "device_state_log",
+        "availability_log",
+        "rejected_messages",
+        "complaints",
+        "incidents",
+    } <= tables
