@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import string
+from collections.abc import Callable
 
 from termwatch.cli import Commands
 from termwatch.settings import Settings
@@ -18,6 +20,29 @@ def _speed(text: str) -> float | None:
     if not 0 < value <= 100_000:
         raise argparse.ArgumentTypeError("must be between 0 and 100000 (or 'max')")
     return value
+
+
+def template(*fields: str) -> Callable[[str], str]:
+    """An argparse type: a ``str.format`` template that may use only ``fields``, so that a
+    typo is refused at the start rather than failing at the first connection."""
+    allowed = ", ".join(f"{{{f}}}" for f in fields)
+
+    def check(text: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            unknown = sorted(names - set(fields))
+            if not unknown:
+                text.format(**dict.fromkeys(fields, "T-000001"))
+        except (ValueError, IndexError, KeyError) as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a template: {exc}") from None
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} uses {{{unknown[0]}}}; only {allowed} may be used"
+                " (write {{ and }} for a literal brace)"
+            )
+        return text
+
+    return check
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,13 +111,16 @@ def register(commands: Commands) -> None:
     sim.add_argument(
         "--client-id",
         default="{tid}",
+        type=template("tid", "root"),
         metavar="TEMPLATE",
         help="MQTT client id per terminal ({tid}, {root}; default {tid})",
     )
     sim.add_argument(
         "--password-template",
+        type=template("tid"),
         metavar="TEMPLATE",
-        help="log each terminal in as user <tid> with this password ({tid} is replaced)",
+        help="log each terminal in as user <tid> with this password ({tid} is replaced);"
+        " see docs/simulator.md for the docker-compose broker",
     )
     sim.add_argument(
         "--complaints-topic",

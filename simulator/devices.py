@@ -155,7 +155,7 @@ def fault_on(devices: Devices, kind: str, variant: str) -> tuple[Change, Event]:
     """The change and the event that show ``kind`` starting (variant from the lists above)."""
     if kind == "printer_paper_out":
         devices.paper_left = 0
-        return {"paper": "out"}, _paper_event("out")
+        return {"paper": "out"}, paper_event("out")
     if kind == "printer_jam":
         if variant == "media":
             return {"media": "jammed"}, Event(
@@ -187,11 +187,8 @@ def fault_on(devices: Devices, kind: str, variant: str) -> tuple[Change, Event]:
         )
     if kind == "cash_acceptor_full":
         devices.count = devices.capacity
-        return {"replenishment": "full", "count": devices.capacity, "acceptor": "attention"}, Event(
-            "cashAcceptor",
-            "Storage.StorageThresholdEvent",
-            {"unit": "stacker", "replenishment": "full"},
-        )
+        change = {"replenishment": "full", "count": devices.capacity, "acceptor": "attention"}
+        return change, stacker_event("full")
     if kind == "cash_acceptor_fault":
         return {"a_device": "hardwareError", "acceptor": "stop"}, Event(
             "cashAcceptor",
@@ -209,7 +206,7 @@ def fault_off(devices: Devices, kind: str, variant: str) -> tuple[Change, Event]
     """The change and event of a flapping fault clearing by itself for a moment."""
     if kind == "printer_paper_out":
         devices.paper_left = max(devices.paper_left, 1)
-        return {"paper": "low"}, _paper_event("low")
+        return {"paper": "low"}, paper_event("low")
     if kind == "printer_jam":
         field = "media" if variant == "media" else "paper"
         value = "notPresent" if variant == "media" else devices.paper_level()
@@ -233,10 +230,23 @@ def fault_off(devices: Devices, kind: str, variant: str) -> tuple[Change, Event]
     raise ValueError(f"{kind} does not flap")
 
 
-def _paper_event(threshold: str) -> Event:
+def paper_event(threshold: str) -> Event:
+    """``Printer.PaperThresholdEvent`` of the (single) upper roll."""
     return Event(
         "printer", "Printer.PaperThresholdEvent", {"paperSource": "upper", "threshold": threshold}
     )
+
+
+def stacker_event(level: str) -> Event:
+    """``Storage.StorageThresholdEvent`` of the stacker at ``level``."""
+    return Event(
+        "cashAcceptor", "Storage.StorageThresholdEvent", {"unit": "stacker", "replenishment": level}
+    )
+
+
+def refuse_event(reason: str) -> Event:
+    """``CashAcceptor.InputRefuseEvent``: the acceptor refused the customer's notes."""
+    return Event("cashAcceptor", "CashAcceptor.InputRefuseEvent", {"reason": reason})
 
 
 def _status_event(device: str, fields: dict[str, Any]) -> Event:

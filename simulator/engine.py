@@ -20,9 +20,11 @@ from typing import Any, NamedTuple
 import msgspec
 
 from simulator.complaints import Affected, complaint_body
+from simulator.fault import Fault
 from simulator.fleet import Site, build_fleet
-from simulator.scenario import FaultSpec, Scenario
-from simulator.terminal import Fault, TerminalSim
+from simulator.ids import complaint_ref, message_id, run_tag
+from simulator.scenario_model import FaultSpec, Scenario
+from simulator.terminal import TerminalSim
 from simulator.timefmt import HOUR, MINUTE, rfc3339, to_datetime, to_ms
 from simulator.truth import ComplaintRecord, FaultRecord, RunRecord, TruthRecord
 
@@ -71,7 +73,7 @@ class World:
         self._fault_n = 0
         self._ref_n = 0
         self._claimed: dict[str, list[tuple[int, int]]] = {}
-        self._ref_prefix = f"CRM-{to_datetime(scenario.start).strftime('%Y%m%d')}-{self.seed}"
+        self.run_tag = run_tag(scenario, self.seed)
 
     # -- scheduling and output (used by terminals) ----------------------------------------
 
@@ -92,7 +94,7 @@ class World:
         message = {
             "v": 1,
             "tid": term.tid,
-            "id": f"{term.tid}-{term.seq}",
+            "id": message_id(term.tid, self.run_tag, term.seq),
             "ts": rfc3339(at, term.offset),
             "seq": term.seq,
         }
@@ -131,7 +133,7 @@ class World:
         if received >= self.scenario.end:
             return
         self._ref_n += 1
-        ref = f"{self._ref_prefix}-{self._ref_n:06d}"
+        ref = complaint_ref(self.scenario.start, self.run_tag, self._ref_n)
         sc = self.scenario.complaints
         body, by_address = complaint_body(
             rng, ref, affected, received, address_only=sc.address_only, amount_wrong=sc.amount_wrong
@@ -256,6 +258,7 @@ class World:
                 terminals=len(self.terminals),
                 tid_prefix=sc.tid_prefix,
                 topic_root=self.root,
+                run_tag=self.run_tag,
             )
         ]
         for f in sorted(self.faults, key=lambda f: (f.start, f.tid, f.kind)):

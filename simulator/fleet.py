@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TextIO
 
-from simulator.scenario import Scenario
+from simulator.scenario_model import Scenario
 
 REGISTRY_COLUMNS: Final = (
     "tid",

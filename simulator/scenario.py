@@ -1,173 +1,40 @@
-"""Scenarios: the fleet, its customers, natural wear and the faults to inject (YAML).
+"""Scenario files (YAML): the shipped ones by name, others by path.
 
 The format is documented in docs/simulator.md. :func:`load_scenario` parses strictly (unknown
 keys, wrong types and duplicate keys are refused) and then checks the meaning (faults inside
 the simulated window, terminals and regions that exist, flapping only where it means
-something); every refusal is a :class:`~simulator.yamlread.YamlError` with the line.
+something: :mod:`simulator.scenario_faults`); every refusal is a
+:class:`~simulator.yamlread.YamlError` with the line. The model itself is
+:mod:`simulator.scenario_model`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Final
 
 import yaml
 
-from simulator.timefmt import DAY, HOUR, MINUTE, SECOND, parse_duration, parse_offset
+from simulator.scenario_faults import parse_faults
+from simulator.scenario_model import (
+    COMPLAINT_KINDS,
+    INCIDENT_KINDS,
+    NATURAL_KINDS,
+    Complaints,
+    Customers,
+    Engineers,
+    FaultSpec,
+    Natural,
+    Region,
+    Scenario,
+    Supplies,
+)
+from simulator.timefmt import DAY, HOUR, MINUTE, SECOND, parse_offset
 from simulator.yamlread import Doc, YamlError
 
-INCIDENT_KINDS: Final = (
-    "printer_paper_out",
-    "printer_jam",
-    "printer_fault",
-    "cash_acceptor_jam",
-    "cash_acceptor_full",
-    "cash_acceptor_fault",
-    "terminal_offline",
-    "payment_failures",
-    "silent_fault",
-)
-#: Kinds whose fault can clear and return (a device state or the connection toggles).
-FLAPPABLE: Final = frozenset(
-    {
-        "printer_paper_out",
-        "printer_jam",
-        "printer_fault",
-        "cash_acceptor_jam",
-        "cash_acceptor_fault",
-        "terminal_offline",
-    }
-)
-#: Kinds that also happen by themselves, at a rate per terminal per day.
-NATURAL_KINDS: Final = (
-    "printer_jam",
-    "printer_fault",
-    "cash_acceptor_jam",
-    "cash_acceptor_fault",
-    "terminal_offline",
-)
-COMPLAINT_KINDS: Final = (
-    "no_receipt",
-    "payment_failed",
-    "cash_not_credited",
-    "terminal_out_of_order",
-)
-OFFLINE_MODES: Final = ("network", "hang")
 SHIPPED_DIR: Final = "scenarios"
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    name: str
-    city: str
-    utc_offset_min: int
-    terminals: int
-    service_group: str
-
-
-@dataclass(frozen=True, slots=True)
-class Customers:
-    per_terminal_per_day: float = 120.0
-    receipt_share: float = 0.7
-    note_error_rate: float = 0.01
-    decline_rate: float = 0.002
-
-
-@dataclass(frozen=True, slots=True)
-class Complaints:
-    probability: dict[str, float] = field(
-        default_factory=lambda: {
-            "no_receipt": 0.08,
-            "payment_failed": 0.3,
-            "cash_not_credited": 0.5,
-            "terminal_out_of_order": 0.01,
-        }
-    )
-    delay: tuple[int, int] = (5 * MINUTE, 3 * HOUR)
-    address_only: float = 0.2
-    amount_wrong: float = 0.15
-    background_per_day: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Supplies:
-    paper_roll: int = 700
-    paper_low_at: float = 0.1
-    stacker_capacity: int = 1500
-    stacker_high_at: float = 0.9
-    refill_delay: tuple[int, int] = (2 * HOUR, 12 * HOUR)
-
-
-@dataclass(frozen=True, slots=True)
-class Natural:
-    rates: dict[str, float] = field(default_factory=dict)
-    offline_duration: tuple[int, int] = (3 * MINUTE, 40 * MINUTE)
-
-
-@dataclass(frozen=True, slots=True)
-class Engineers:
-    response: tuple[int, int] = (30 * MINUTE, 2 * HOUR)
-    visit: tuple[int, int] = (10 * MINUTE, 30 * MINUTE)
-
-
-@dataclass(frozen=True, slots=True)
-class FaultSpec:
-    """One injected fault; exactly one of ``terminals``, ``count``, ``region`` picks targets.
-
-    ``count`` with ``region`` picks that many at random inside the region; ``region`` alone
-    hits every terminal of the region at once.
-    """
-
-    id: str
-    kind: str
-    at: int  # ms after the scenario start
-    duration: int
-    line: int
-    terminals: tuple[str, ...] = ()
-    count: int | None = None
-    region: str | None = None
-    flap: int | None = None
-    mode: str = "network"
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    name: str
-    start: int  # ms since the epoch
-    duration: int
-    regions: tuple[Region, ...]
-    source: str
-    description: str = ""
-    seed: int = 1
-    heartbeat_s: int = 60
-    tid_prefix: str = "T"
-    customers: Customers = Customers()
-    complaints: Complaints = Complaints()
-    supplies: Supplies = Supplies()
-    natural: Natural = Natural()
-    engineers: Engineers = Engineers()
-    faults: tuple[FaultSpec, ...] = ()
-
-    @property
-    def end(self) -> int:
-        return self.start + self.duration
-
-    @property
-    def terminal_count(self) -> int:
-        return sum(r.terminals for r in self.regions)
-
-    def tids(self) -> list[str]:
-        """Terminal ids in registry order: ``<prefix>-000001`` onwards, region by region."""
-        return [f"{self.tid_prefix}-{n:06d}" for n in range(1, self.terminal_count + 1)]
-
-    def with_duration(self, duration: int) -> Scenario:
-        """The same scenario cut (or stretched) to ``duration``; faults past it are dropped."""
-        from dataclasses import replace
-
-        kept = tuple(f for f in self.faults if f.at + f.duration <= duration)
-        return replace(self, duration=duration, faults=kept)
 
 
 def shipped_names() -> list[str]:
@@ -238,9 +105,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         natural=_natural(doc, keys["natural"]) if "natural" in keys else Natural(),
         engineers=_engineers(doc, keys["engineers"]) if "engineers" in keys else Engineers(),
     )
-    faults = _faults(doc, keys["faults"], scenario) if "faults" in keys else ()
-    from dataclasses import replace
-
+    faults = parse_faults(doc, keys["faults"], scenario) if "faults" in keys else ()
     return replace(scenario, faults=faults)
 
 
@@ -419,108 +284,12 @@ def _engineers(doc: Doc, node: yaml.Node) -> Engineers:
     )
 
 
-def _faults(doc: Doc, node: yaml.Node, scenario: Scenario) -> tuple[FaultSpec, ...]:
-    tids = set(scenario.tids())
-    regions = {r.name: r for r in scenario.regions}
-    faults: list[FaultSpec] = []
-    for i, item in enumerate(doc.sequence(node, "faults")):
-        where = f"faults[{i}]"
-        keys = doc.mapping(
-            item,
-            where,
-            required=("id", "kind", "at", "duration"),
-            optional=("terminals", "count", "region", "flap", "mode"),
-        )
-        fid = doc.text(keys["id"], f"{where}.id", max_len=64)
-        if any(f.id == fid for f in faults):
-            raise doc.fail(keys["id"], f"{where}.id: fault id {fid!r} is used twice")
-        where = f"fault {fid!r}"
-        kind = doc.text(keys["kind"], f"{where}: kind")
-        if kind not in INCIDENT_KINDS:
-            raise doc.fail(
-                keys["kind"], f"{where}: unknown kind {kind!r} (one of {', '.join(INCIDENT_KINDS)})"
-            )
-        at = _offset(doc, keys["at"], f"{where}: at", scenario)
-        duration = doc.duration(keys["duration"], f"{where}: duration", minimum=SECOND)
-        if at + duration > scenario.duration:
-            raise doc.fail(keys["duration"], f"{where}: ends after the end of the scenario")
-        targets = [k for k in ("terminals", "count", "region") if k in keys]
-        if not targets:
-            raise doc.fail(item, f"{where}: say which terminals: terminals, count or region")
-        if "terminals" in keys and len(targets) > 1:
-            raise doc.fail(keys["terminals"], f"{where}: terminals cannot go with count or region")
-        chosen: tuple[str, ...] = ()
-        if "terminals" in keys:
-            listed = []
-            for t in doc.sequence(keys["terminals"], f"{where}: terminals"):
-                tid = doc.text(t, f"{where}: terminal", max_len=32)
-                if tid not in tids:
-                    raise doc.fail(t, f"{where}: no terminal {tid!r} in the fleet")
-                if tid in listed:
-                    raise doc.fail(t, f"{where}: terminal {tid!r} is listed twice")
-                listed.append(tid)
-            if not listed:
-                raise doc.fail(keys["terminals"], f"{where}: terminals is empty")
-            chosen = tuple(listed)
-        region = None
-        if "region" in keys:
-            region = doc.text(keys["region"], f"{where}: region", max_len=64)
-            if region not in regions:
-                raise doc.fail(
-                    keys["region"],
-                    f"{where}: no region {region!r} (regions: {', '.join(regions)})",
-                )
-        count = None
-        if "count" in keys:
-            pool = regions[region].terminals if region else len(tids)
-            count = doc.integer(keys["count"], f"{where}: count", lo=1, hi=pool)
-        flap = None
-        if "flap" in keys:
-            flap = doc.duration(keys["flap"], f"{where}: flap", minimum=2 * SECOND)
-            if kind not in FLAPPABLE:
-                raise doc.fail(keys["flap"], f"{where}: a {kind} fault cannot flap")
-            if flap * 2 > duration:
-                raise doc.fail(keys["flap"], f"{where}: flap must be at most half the duration")
-        mode = "network"
-        if "mode" in keys:
-            mode = doc.text(keys["mode"], f"{where}: mode")
-            if kind != "terminal_offline":
-                raise doc.fail(keys["mode"], f"{where}: mode is only for terminal_offline")
-            if mode not in OFFLINE_MODES:
-                raise doc.fail(keys["mode"], f"{where}: mode must be network or hang")
-        faults.append(
-            FaultSpec(
-                id=fid,
-                kind=kind,
-                at=at,
-                duration=duration,
-                line=item.start_mark.line + 1,
-                terminals=chosen,
-                count=count,
-                region=region,
-                flap=flap,
-                mode=mode,
-            )
-        )
-    return tuple(faults)
-
-
-def _offset(doc: Doc, node: yaml.Node, what: str, scenario: Scenario) -> int:
-    """ms after the start, from a duration (``2h``) or an RFC 3339 instant."""
-    raw = str(getattr(node, "value", ""))
-    try:
-        offset = parse_duration(raw)
-    except ValueError:
-        try:
-            offset = doc.instant(node, what) - scenario.start
-        except YamlError:
-            raise doc.fail(
-                node,
-                f"{what}: {raw!r} is neither a time after the start (2h30m) nor an RFC 3339 time",
-            ) from None
-    if not 0 <= offset < scenario.duration:
-        raise doc.fail(node, f"{what} is outside the scenario ({raw})")
-    return offset
-
-
-__all__ = ["Scenario", "YamlError", "load_scenario", "parse_scenario"]
+__all__ = [
+    "INCIDENT_KINDS",
+    "FaultSpec",
+    "Scenario",
+    "YamlError",
+    "load_scenario",
+    "parse_scenario",
+    "shipped_names",
+]

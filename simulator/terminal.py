@@ -2,16 +2,18 @@
 
 Every method named ``on_*`` is an action the world calls at a simulated time ``at`` (ms);
 actions change state and hand messages to the world, stamped with the time they happen.
+A customer's payment itself is played by :mod:`simulator.payment`.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from simulator import payment
 from simulator.complaints import Affected
-from simulator.customers import make_customer, next_arrival
+from simulator.customers import next_arrival
 from simulator.devices import (
     ACCEPTOR_JAMS,
     PRINTER_FAULTS,
@@ -21,48 +23,18 @@ from simulator.devices import (
     Event,
     fault_off,
     fault_on,
+    paper_event,
+    stacker_event,
 )
+from simulator.fault import VISIT_ENDS, Fault
 from simulator.fleet import Site
-from simulator.timefmt import SECOND, to_datetime
+from simulator.ids import op_id
+from simulator.timefmt import SECOND
 
 if TYPE_CHECKING:
     from simulator.engine import World
 
 APP = "kiosk 2.3.1"
-#: Faults an engineer's visit puts right (the others end by themselves).
-VISIT_ENDS = frozenset(
-    {
-        "printer_paper_out",
-        "printer_jam",
-        "printer_fault",
-        "cash_acceptor_jam",
-        "cash_acceptor_full",
-        "cash_acceptor_fault",
-        "silent_fault",
-    }
-)
-PRINTER_KINDS = ("printer_paper_out", "printer_jam", "printer_fault")
-
-
-@dataclass(slots=True)
-class Fault:
-    """A fault on one terminal while it lasts; becomes a truth record."""
-
-    fault_id: str
-    tid: str
-    kind: str
-    source: str
-    start: int = -1  # ms; -1 until it has really begun (a jam waits for a banknote)
-    end: int | None = None
-    scenario_id: str | None = None
-    group: str | None = None
-    region: str | None = None
-    flap: int | None = None
-    mode: str | None = None
-    variant: str = ""
-    ended_by: str = "end"
-    evidence: int = 0
-    flap_on: bool = True
 
 
 class TerminalSim:
@@ -141,12 +113,15 @@ class TerminalSim:
             self.request_visit(sc.start + self.rng.randint(*sc.supplies.refill_delay))
 
     def on_connect(self, at: int, _: object) -> None:
+        """Connected: what was held during a network loss goes first, in the order it was
+        produced, then a fresh snapshot, so that the broker retains the current status (not
+        a held one) and ``seq`` follows ``ts``."""
         self.connected = True
         self.world.connect(at, self)
-        self.status(at)
         for when, kind, body, retained, qos in self.outbox:
             self.world.telemetry(when, self, kind, body, retained, qos)
         self.outbox.clear()
+        self.status(at)
 
     def on_drop(self, at: int, _: object) -> None:
         if self.connected:
@@ -195,154 +170,12 @@ class TerminalSim:
     # -- customers ----------------------------------------------------------------------
 
     def serve(self, at: int, jam: Fault | None) -> None:
-        """One customer's payment, from the first screen to the operation message."""
-        w, sc, d, rng = self.world, self.world.scenario, self.devices, self.rng
-        cust = make_customer(rng, sc.customers.receipt_share)
-        start = max(at, self.busy_until)
-        t = start + rng.randint(8, 25) * SECOND
-        self.op_n += 1
-        day = to_datetime(start, self.offset).strftime("%Y%m%d")
-        op_id = f"{self.tid}-{day}-{self.op_n:06d}"
-        steps: list[dict[str, Any]] = []
-        affected = self.affected(start, cust.amount_minor, cust.service, cust.phone)
-        if d.count >= d.capacity:
-            t += 4 * SECOND
-            self.later(t, None, _refuse("stackerFull"))
-            steps.append(_step("cashAccepted", t, "failed", error="cashUnitError", amount_minor=0))
-            self.finish_op(t, op_id, cust, steps, "cancelled", start)
-            self.maybe_complain(
-                start,
-                "terminal_out_of_order",
-                self.active.get("cash_acceptor_full"),
-                op_id,
-                affected,
-            )
-            return
-        accepted = 0
-        jam_note = rng.randrange(len(cust.notes)) if jam is not None else -1
-        for i, note in enumerate(cust.notes):
-            t += rng.randint(3, 7) * SECOND
-            if rng.random() < sc.customers.note_error_rate:
-                reason = rng.choice(("skewedNote", "doubleNote", "longNote", "notesTooClose"))
-                self.later(
-                    t,
-                    None,
-                    Event("cashAcceptor", "CashManagement.NoteErrorEvent", {"reason": reason}),
-                )
-                t += 4 * SECOND
-            accepted += note
-            d.count += 1
-            if d.count == d.stacker_high:
-                self.later(t, {"replenishment": "high", "count": d.count}, _stacker("high"))
-                self.request_visit(t + rng.randint(*sc.supplies.refill_delay))
-            if i == jam_note and jam is not None:
-                self.jam_waiting = None
-                w.at(t, self.on_fault_begins, jam)
-                break
-            if d.count >= d.capacity:
-                w.at(t, self.on_natural, "cash_acceptor_full")
-                if i + 1 < len(cust.notes):
-                    self.later(t + 2 * SECOND, None, _refuse("cashInUnitFull"))
-                break
-        steps.append(_step("cashAccepted", t, "success", amount_minor=accepted))
-        if jam is not None:
-            t += rng.randint(40, 90) * SECOND
-            steps.append(_step("paymentSent", t, "skipped"))
-            self.finish_op(t, op_id, cust, steps, "failed", start, amount=accepted)
-            self.maybe_complain(
-                start, "cash_not_credited", jam, op_id, replace(affected, amount_minor=accepted)
-            )
-            return
-        host_fault = self.active.get("payment_failures")
-        declined = False
-        if host_fault is not None:
-            host_fault.evidence += 1
-            if host_fault.group is None and rng.random() < 0.3:
-                t += rng.randint(2, 5) * SECOND
-                steps.append(_step("paymentSent", t, "failed", error="hostDeclined"))
-            else:
-                t += 30 * SECOND
-                steps.append(_step("paymentSent", t, "timeout", error="hostTimeout"))
-        elif rng.random() < sc.customers.decline_rate:
-            declined = True
-            t += rng.randint(2, 5) * SECOND
-            steps.append(_step("paymentSent", t, "failed", error="hostDeclined"))
-        else:
-            t += rng.randint(1, 4) * SECOND
-            steps.append(
-                _step("paymentSent", t, "success", host_ref=f"AUTH-{rng.randrange(10**6):06d}")
-            )
-        paid = steps[-1]["result"] == "success"
-        outcome = "completed" if paid else "failed"
-        printer_fault: Fault | None = None
-        if paid and cust.wants_receipt:
-            t += rng.randint(2, 5) * SECOND
-            error = d.receipt_error()
-            if error is None:
-                steps.append(_step("receiptPrinted", t, "success"))
-                self.consume_paper(t)
-            else:
-                steps.append(_step("receiptPrinted", t, "failed", error=error))
-                outcome = "completedWithWarnings"
-                printer_fault = next(
-                    (self.active[k] for k in PRINTER_KINDS if k in self.active), None
-                )
-        elif paid:
-            steps.append(_step("receiptPrinted", t, "skipped"))
-        self.finish_op(t, op_id, cust, steps, outcome, start, amount=accepted)
-        if host_fault is not None:
-            category = "cash_not_credited" if rng.random() < 0.4 else "payment_failed"
-            self.maybe_complain(start, category, host_fault, op_id, affected)
-        elif declined:
-            self.maybe_complain(start, "payment_failed", None, op_id, affected, scale=0.5)
-        elif outcome == "completedWithWarnings":
-            self.maybe_complain(start, "no_receipt", printer_fault, op_id, affected)
-        silent = self.active.get("silent_fault")
-        if silent is not None and paid:
-            self.maybe_complain(start, "cash_not_credited", silent, op_id, affected)
+        """One customer's payment (:func:`simulator.payment.serve`)."""
+        payment.serve(self, at, jam)
 
-    def consume_paper(self, t: int) -> None:
-        d, sc = self.devices, self.world.scenario
-        d.paper_left -= 1
-        if d.paper_left == d.paper_low:
-            self.later(
-                t,
-                {"paper": "low"},
-                Event(
-                    "printer",
-                    "Printer.PaperThresholdEvent",
-                    {"paperSource": "upper", "threshold": "low"},
-                ),
-            )
-            self.request_visit(t + self.rng.randint(*sc.supplies.refill_delay))
-        elif d.paper_left == 0:
-            self.world.at(t + SECOND, self.on_natural, "printer_paper_out")
-
-    def finish_op(
-        self,
-        t: int,
-        op_id: str,
-        cust: Any,
-        steps: list[dict[str, Any]],
-        outcome: str,
-        start: int,
-        amount: int | None = None,
-    ) -> None:
-        from simulator.timefmt import rfc3339
-
-        body = {
-            "op_id": op_id,
-            "kind": "payment",
-            "service": cust.service,
-            "account": cust.account,
-            "amount_minor": amount if amount else cust.amount_minor,
-            "currency": "RUB",
-            "outcome": outcome,
-            "started": rfc3339(start, self.offset),
-            "steps": [{**s, "ts": rfc3339(s["ts"], self.offset)} for s in steps],
-        }
-        self.busy_until = t + 5 * SECOND
-        self.world.at(t, self.on_send, ("operations", body))
+    def op_id(self, start: int) -> str:
+        """The ``op_id`` of the operation numbered ``op_n`` that began at ``start``."""
+        return op_id(self.tid, self.world.run_tag, start, self.offset, self.op_n)
 
     def on_send(self, at: int, item: tuple[str, dict[str, Any]]) -> None:
         self.send(at, item[0], item[1])
@@ -513,16 +346,9 @@ class TerminalSim:
         had_paper, had_notes = d.paper, d.count
         partial = d.apply(d.restore())
         if had_paper != "full":
-            self.event(
-                at,
-                Event(
-                    "printer",
-                    "Printer.PaperThresholdEvent",
-                    {"paperSource": "upper", "threshold": "full"},
-                ),
-            )
+            self.event(at, paper_event("full"))
         if had_notes:
-            self.event(at, _stacker("empty"))
+            self.event(at, stacker_event("empty"))
         if partial:
             self.event(at, Event("terminal", "Common.StatusChangedEvent", partial))
         self.status(at)
@@ -535,19 +361,3 @@ class TerminalSim:
         self.visit_due = None
         self.in_service -= 1
         self.event(at, Event("terminal", "Terminal.ServiceMode", {"state": "left"}))
-
-
-def _step(name: str, ts: int, result: str, **extra: Any) -> dict[str, Any]:
-    step: dict[str, Any] = {"step": name, "ts": ts, "result": result}
-    step.update(extra)
-    return step
-
-
-def _refuse(reason: str) -> Event:
-    return Event("cashAcceptor", "CashAcceptor.InputRefuseEvent", {"reason": reason})
-
-
-def _stacker(level: str) -> Event:
-    return Event(
-        "cashAcceptor", "Storage.StorageThresholdEvent", {"unit": "stacker", "replenishment": level}
-    )

@@ -2,7 +2,7 @@
 
 A JSON-lines file; every line has ``type``:
 
-* ``run`` (first line): scenario, seed, start, end, terminals;
+* ``run`` (first line): scenario, seed, start, end, terminals, the run tag;
 * ``fault``: one fault on one terminal, ``start``/``end`` in event time (RFC 3339);
 * ``complaint``: one complaint by ``ref``, its true cause (an incident kind, or null for a
   complaint that matches nothing) and the operation it is about (or null).
@@ -28,6 +28,7 @@ class RunRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="run"):
     terminals: int
     tid_prefix: str
     topic_root: str
+    run_tag: str = ""  # in every message id, op_id and complaint ref of the run (ids.py)
 
     def tids(self) -> list[str]:
         """Every terminal id of the run's fleet."""

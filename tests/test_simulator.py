@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import io
 import itertools
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from simulator.cli import template
 from simulator.engine import Emission, World
 from simulator.fleet import REGISTRY_COLUMNS, write_registry
 from simulator.scenario import Scenario, load_scenario, parse_scenario
@@ -34,6 +38,9 @@ complaints:
 faults:
 {faults}
 """
+
+
+KINDS = ("status", "events", "operations", "heartbeat")
 
 
 def scenario(
@@ -131,6 +138,65 @@ def test_the_same_seed_gives_byte_identical_output_and_another_seed_does_not() -
     ]
     other, _ = run(sc, seed=12)
     assert [e.payload for e in other] != [e.payload for e in first]
+
+
+def identifiers(emissions: list[Emission]) -> tuple[set[str], set[str], set[str]]:
+    """Message ids, op_ids (both with their tid) and complaint refs of a run."""
+    ids = {f"{m.tid} {m.id}" for kind in KINDS for m in decoded(emissions, kind)}
+    ops = {f"{o.tid} {o.op_id}" for o in decoded(emissions, "operations")}
+    refs = {
+        msgspec.json.decode(e.payload, type=Complaint).ref
+        for e in emissions
+        if e.action == "complaint"
+    }
+    return ids, ops, refs
+
+
+def test_every_identifier_carries_the_run_tag_of_the_start_and_seed() -> None:
+    sc = load_scenario("tiny")
+    emissions, world = run(sc, seed=11)
+    tag = world.run_tag
+    assert re.fullmatch(r"[0-9a-z]{9}", tag)
+    assert int(tag[:6], 36) == sc.start // 1000 % 36**6  # the start, in seconds
+    messages = [m for kind in KINDS for m in decoded(emissions, kind)]
+    assert messages
+    assert all(m.id == f"{m.tid}-{tag}-{m.seq}" for m in messages)
+    ops: list[Operation] = decoded(emissions, "operations")
+    assert ops
+    assert all(re.fullmatch(rf"{o.tid}-2026050[45]-{tag}-\d{{6}}", o.op_id) for o in ops)
+    assert world.complaints
+    assert all(c.ref.startswith(f"CRM-20260504-{tag}-") for c in world.complaints)
+    header = world.truth()[0]
+    assert isinstance(header, RunRecord)
+    assert header.run_tag == tag
+    other_seed = World(sc, 12).run_tag
+    assert other_seed[:6] == tag[:6]  # the same start
+    assert other_seed != tag
+    later = World(dataclasses.replace(sc, start=sc.start + 1000), 11).run_tag
+    assert later[:6] != tag[:6]
+
+
+def test_consecutive_runs_like_the_demo_phases_never_reuse_an_identifier() -> None:
+    sc = load_scenario("tiny")
+    half = 30 * 60_000
+    first, _ = run(sc.with_duration(half), seed=8081)
+    later = dataclasses.replace(sc, start=sc.start + half).with_duration(half)
+    for seed in (8082, 8081):  # the demo's next seed, and the same seed again
+        second, _ = run(later, seed=seed)
+        for a, b in zip(identifiers(first), identifiers(second), strict=True):
+            assert a
+            assert b
+            assert not a & b
+
+
+def test_message_ids_stay_within_the_contract_length_for_the_longest_tids() -> None:
+    sc = dataclasses.replace(load_scenario("tiny"), tid_prefix="P" * 20)
+    emissions, world = run(sc.with_duration(10 * 60_000))
+    messages = [m for kind in KINDS for m in decoded(emissions, kind)]
+    assert messages
+    assert len(messages[0].tid) == 27  # the longest prefix a scenario allows, - and 6 digits
+    assert max(len(m.id) for m in messages) <= 64
+    assert world.run_tag in messages[0].id
 
 
 def test_emissions_come_in_time_order() -> None:
@@ -285,6 +351,25 @@ def test_a_network_loss_drops_the_connection_and_the_terminal_catches_up_after()
     assert min(gaps) == 60
 
 
+def test_what_a_terminal_held_during_a_network_loss_goes_first_then_a_fresh_snapshot() -> None:
+    sc = scenario(
+        "  - {id: n, kind: terminal_offline, at: 10m, duration: 15m, terminals: [T-000001]}\n"
+        "  - {id: j, kind: printer_jam, at: 12m, duration: 6m, terminals: [T-000001]}"
+    )
+    emissions, _ = run(sc)
+    mine = [e for e in emissions if e.tid == "T-000001"]
+    back = [i for i, e in enumerate(mine) if e.action == "connect"][1]
+    reconnected = mine[back].at
+    burst = [e for e in mine[back + 1 :] if e.at == reconnected]
+    messages = [decoder_for(e.topic.rsplit("/", 1)[1]).decode(e.payload) for e in burst]
+    held = [m for m in messages if m.ts < messages[-1].ts]
+    assert {type(m) for m in held} >= {Status, Event}  # the jam and the visit, while away
+    assert [m.ts for m in messages] == sorted(m.ts for m in messages)
+    assert [m.seq for m in messages] == list(range(messages[0].seq, messages[0].seq + len(burst)))
+    assert isinstance(messages[-1], Status)
+    assert int(messages[-1].ts.timestamp() * 1000) == reconnected
+
+
 def test_a_flapping_printer_toggles_many_times_and_is_one_fault_in_the_truth() -> None:
     sc = scenario(
         "  - {id: f, kind: printer_fault, at: 10m, duration: 10m, flap: 20s, terminals: [T-000002]}"
@@ -345,3 +430,21 @@ def test_a_malformed_truth_file_is_refused_with_its_line(tmp_path: Path, text: s
     )
     with pytest.raises(TruthError, match=r"t.jsonl:2: "):
         read_truth(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("pw-{tod}", "uses {tod}; only {tid} may be used"),
+        ("pw-{}", "uses {}; only {tid} may be used"),
+        ("pw-{tid", "is not a template"),
+        ("pw-{tid:d}", "is not a template"),
+    ],
+)
+def test_a_bad_password_template_is_refused_before_anything_connects(
+    text: str, reason: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(reason)):
+        template("tid")(text)
+    assert template("tid")("{{literal}}-{tid}") == "{{literal}}-{tid}"
+    assert template("tid", "root")("{root}-{tid}") == "{root}-{tid}"

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.engine import World
+from simulator.links import Credentials, LinkError
 from simulator.loadgen import run_bench
 from simulator.publisher import PublishOptions, publish
 from simulator.scenario import load_scenario
 from simulator.sink import ApiRefused, ApiTarget, ComplaintSink
 from simulator.timefmt import MINUTE
 from termwatch.settings import MqttUrl
+from tests.test_acl import build_passwd, start_shipped_mosquitto
 
 
 class Listener:
@@ -31,6 +35,8 @@ class Listener:
             CallbackAPIVersion.VERSION2, client_id=f"listener-{time.time_ns()}"
         )
         self.client.on_message = self._on_message
+        if url.username is not None:
+            self.client.username_pw_set(url.username, url.password)
         self.client.connect(url.host, url.port, 30)
         self.client.loop_start()
         subscribed = threading.Event()
@@ -203,3 +209,43 @@ def test_load_mode_publishes_at_the_target_rate(mqtt_url: MqttUrl, topic_root: s
         got.wait_for(lambda m: len(m) == total)
     finally:
         got.close()
+
+
+@pytest.mark.skipif(
+    shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None,
+    reason="mosquitto is not installed",
+)
+def test_each_terminal_logs_in_with_its_own_password_on_the_shipped_broker(
+    tmp_path: Path,
+) -> None:
+    """--password-template against deploy/mosquitto as docker-compose runs it: the password
+    file built by build-passwd.sh from tid:password lines, the shipped ACL and listeners."""
+    template = "{tid}-sim-7f3a"
+    sc = load_scenario("tiny").with_duration(30 * MINUTE)
+    passwords = {"termwatch": "tw-secret-1", "crm": "crm-secret-1"}
+    passwords.update({tid: template.format(tid=tid) for tid in sc.tids()})
+    running, ports = start_shipped_mosquitto(tmp_path, build_passwd(tmp_path, passwords))
+    reader: Listener | None = None
+    try:
+        termwatch = MqttUrl("127.0.0.1", ports.internal_port, "termwatch", "tw-secret-1")
+        reader = Listener(termwatch, ["terminals/#", "support/complaints"])
+        expected = [e for e in World(sc, 7).emissions() if e.action in ("publish", "complaint")]
+        # The terminals' listener, as from the host; complaints go as the CRM's account.
+        url = MqttUrl("127.0.0.1", ports.terminal_port, "crm", "crm-secret-1")
+        own = PublishOptions(credentials=Credentials(template))
+        stats = publish(World(sc, 7).emissions(), url, own, sc.start, ComplaintSink(None))
+        assert stats.unacked == 0
+        assert stats.drops == 1
+        got = reader.wait_for(lambda m: len(m) >= len(expected) + 7)  # 6 online, 1 offline
+        assert {p for t, p in got if not t.endswith("/availability")} == {
+            e.payload for e in expected
+        }
+        assert sum(1 for t, _ in got if t == "support/complaints") > 0
+        assert ("terminals/T-000004/availability", b"offline") in got  # its will, allowed too
+        wrong = PublishOptions(credentials=Credentials("{tid}-guessed"))
+        with pytest.raises(LinkError, match="refused T-00000"):
+            publish(World(sc, 7).emissions(), url, wrong, sc.start, ComplaintSink(None))
+    finally:
+        if reader is not None:
+            reader.close()
+        running.stop()

@@ -1,0 +1,43 @@
+"""A fault on one simulated terminal while it lasts; it becomes a ground-truth record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+#: Faults an engineer's visit puts right (the others end by themselves).
+VISIT_ENDS: Final = frozenset(
+    {
+        "printer_paper_out",
+        "printer_jam",
+        "printer_fault",
+        "cash_acceptor_jam",
+        "cash_acceptor_full",
+        "cash_acceptor_fault",
+        "silent_fault",
+    }
+)
+#: Faults that make receipts fail.
+PRINTER_KINDS: Final = ("printer_paper_out", "printer_jam", "printer_fault")
+
+
+@dataclass(slots=True)
+class Fault:
+    """One fault, injected by the scenario or natural; ``start`` is -1 until it has really
+    begun (an acceptor jam waits for a customer's banknote)."""
+
+    fault_id: str
+    tid: str
+    kind: str
+    source: str
+    start: int = -1  # ms
+    end: int | None = None
+    scenario_id: str | None = None
+    group: str | None = None
+    region: str | None = None
+    flap: int | None = None
+    mode: str | None = None
+    variant: str = ""
+    ended_by: str = "end"
+    evidence: int = 0
+    flap_on: bool = True
