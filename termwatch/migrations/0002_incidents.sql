@@ -97,3 +97,18 @@ CREATE TABLE silences (
     CHECK (tid IS NOT NULL OR region IS NOT NULL OR kind IS NOT NULL)
 );
 CREATE INDEX silences_active ON silences (ends_at) WHERE expired_at IS NULL;
+
+-- Rule engine bookkeeping (added beside the sketch above; nothing above is renamed).
+ALTER TABLE incidents ADD COLUMN detected_at timestamptz;   -- event clock when the engine opened it
+ALTER TABLE incidents ADD COLUMN check_at timestamptz;      -- when the engine must look at it again
+CREATE INDEX incidents_check_at ON incidents (check_at)
+    WHERE status <> 'resolved' AND check_at IS NOT NULL;
+CREATE INDEX incidents_region_kind_open ON incidents (region, kind, opened_at DESC)
+    WHERE status <> 'resolved' AND NOT is_group;
+CREATE INDEX incidents_silenced_open ON incidents (id) WHERE silenced AND status <> 'resolved';
+CREATE INDEX complaints_tid_unexplained ON complaints (tid, received_at DESC) WHERE incident_id IS NULL;
+CREATE INDEX complaints_matched_op ON complaints (tid, matched_op_id) WHERE matched_op_id IS NOT NULL;
+CREATE INDEX incident_log_at ON incident_log (at);
+-- Lookups of the current-state tables by the time-driven rules (faults and silent terminals).
+CREATE INDEX device_state_value ON device_state (device, field, value);
+CREATE INDEX terminal_state_not_online ON terminal_state (tid) WHERE NOT online;
