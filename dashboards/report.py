@@ -37,6 +37,7 @@ from dashboards.schedule import (
     overlap_seconds,
     total_seconds,
 )
+from terminals.kinds import INCIDENT_KINDS
 
 #: Incident kinds during which a terminal cannot serve customers (the dash_downtime view's).
 OUTAGE_KINDS = (
@@ -47,17 +48,7 @@ OUTAGE_KINDS = (
     "payment_failures",
 )
 #: Every incident kind of the contract: a column each, present even when zero.
-KINDS = (
-    "printer_paper_out",
-    "printer_jam",
-    "printer_fault",
-    "cash_acceptor_jam",
-    "cash_acceptor_full",
-    "cash_acceptor_fault",
-    "terminal_offline",
-    "payment_failures",
-    "silent_fault",
-)
+KINDS = INCIDENT_KINDS
 #: ISO 4217 minor-unit exponents other than 2.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "XAF": 0, "XOF": 0, "UGX": 0,
               "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3}  # fmt: skip

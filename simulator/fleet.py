@@ -14,18 +14,9 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from simulator.scenario_model import Scenario
+from terminals import registry
 
-REGISTRY_COLUMNS: Final = (
-    "tid",
-    "name",
-    "address",
-    "city",
-    "region",
-    "lat",
-    "lon",
-    "model",
-    "service_group",
-)
+REGISTRY_COLUMNS: Final = registry.COLUMNS
 
 #: Approximate centres of cities a scenario may name; other cities get no coordinates.
 CITY_CENTRES: Final[dict[str, tuple[float, float]]] = {

@@ -20,7 +20,6 @@ import yaml
 from simulator.scenario_faults import parse_faults
 from simulator.scenario_model import (
     COMPLAINT_KINDS,
-    INCIDENT_KINDS,
     NATURAL_KINDS,
     Complaints,
     Customers,
@@ -33,6 +32,7 @@ from simulator.scenario_model import (
 )
 from simulator.timefmt import DAY, HOUR, MINUTE, SECOND, parse_offset
 from simulator.yamlread import Doc, YamlError
+from terminals.kinds import INCIDENT_KINDS
 
 SHIPPED_DIR: Final = "scenarios"
 

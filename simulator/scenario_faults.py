@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import yaml
 
-from simulator.scenario_model import FLAPPABLE, INCIDENT_KINDS, OFFLINE_MODES, FaultSpec, Scenario
+from simulator.scenario_model import FLAPPABLE, OFFLINE_MODES, FaultSpec, Scenario
 from simulator.timefmt import SECOND, parse_duration
 from simulator.yamlread import Doc, YamlError
+from terminals.kinds import INCIDENT_KINDS
 
 
 def parse_faults(doc: Doc, node: yaml.Node, scenario: Scenario) -> tuple[FaultSpec, ...]:

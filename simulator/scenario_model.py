@@ -11,17 +11,6 @@ from typing import Final
 
 from simulator.timefmt import HOUR, MINUTE
 
-INCIDENT_KINDS: Final = (
-    "printer_paper_out",
-    "printer_jam",
-    "printer_fault",
-    "cash_acceptor_jam",
-    "cash_acceptor_full",
-    "cash_acceptor_fault",
-    "terminal_offline",
-    "payment_failures",
-    "silent_fault",
-)
 #: Kinds whose fault can clear and return (a device state or the connection toggles).
 FLAPPABLE: Final = frozenset(
     {

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from terminals.contract import Complaint
+from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
 from termwatch.web import incident_read
@@ -26,7 +27,7 @@ from termwatch.web.auth import Principal, require
 from termwatch.web.card import CardQuery, terminal_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, JSONResponse, Params, reject_nul, validation_error
-from termwatch.web.models import INCIDENT_KINDS, INCIDENT_STATUSES, NoteIn, SilenceIn
+from termwatch.web.models import INCIDENT_STATUSES, NoteIn, SilenceIn
 from termwatch.web.openapi import openapi_document
 from termwatch.web.read import OperationFilter
 from termwatch.web.search import search

@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from terminals.contract import COMPLAINT_CATEGORIES, Complaint
+from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
 from termwatch.web import incident_read, read
@@ -32,7 +33,7 @@ from termwatch.web.card import CardQuery, terminal_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
-from termwatch.web.models import INCIDENT_KINDS, INCIDENT_STATUSES
+from termwatch.web.models import INCIDENT_STATUSES
 from termwatch.web.read import OperationFilter
 from termwatch.web.render import View, offset_zone, page
 from termwatch.web.search import search

@@ -9,24 +9,13 @@ strictly into them; the complaint body is the shared contract type
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final, Literal
 
 from msgspec import Meta, Struct
 
 from terminals.contract import Tid, Timestamp
+from terminals.kinds import IncidentKind
 
-IncidentKind = Literal[
-    "printer_paper_out",
-    "printer_jam",
-    "printer_fault",
-    "cash_acceptor_jam",
-    "cash_acceptor_full",
-    "cash_acceptor_fault",
-    "terminal_offline",
-    "payment_failures",
-    "silent_fault",
-]
-INCIDENT_KINDS: Final[tuple[str, ...]] = get_args(IncidentKind)
 INCIDENT_STATUSES: Final = ("open", "acknowledged", "resolved")
 Condition = Literal["ok", "warning", "fault", "absent", "unknown"]
 Note = Annotated[str, Meta(max_length=2000)]

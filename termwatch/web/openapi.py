@@ -15,9 +15,9 @@ from typing import Any, Final
 import msgspec
 
 from terminals.contract import COMPLAINT_CATEGORIES, Complaint
+from terminals.kinds import INCIDENT_KINDS
 from termwatch import __version__
 from termwatch.web.models import (
-    INCIDENT_KINDS,
     INCIDENT_STATUSES,
     ComplaintResult,
     Error,
