@@ -91,6 +91,7 @@ class World:
                 term.outbox.append((at, kind, body, retained, qos))
             return
         term.seq += 1
+        term.last_sent = at
         message = {
             "v": 1,
             "tid": term.tid,
@@ -140,6 +141,7 @@ class World:
         )
         if cause is not None and cause.kind == "silent_fault":
             cause.evidence += 1
+            cause.evidence_at.append(received)
         self.complaints.append(
             ComplaintRecord(
                 ref=ref,
@@ -259,6 +261,7 @@ class World:
                 tid_prefix=sc.tid_prefix,
                 topic_root=self.root,
                 run_tag=self.run_tag,
+                heartbeat_s=sc.heartbeat_s,
             )
         ]
         for f in sorted(self.faults, key=lambda f: (f.start, f.tid, f.kind)):
@@ -280,6 +283,10 @@ class World:
                     ended_by=f.ended_by,
                     evidence=f.evidence,
                     observable=f.evidence >= needs,
+                    evidence_at=[to_datetime(t, offset) for t in sorted(f.evidence_at)],
+                    last_message=(
+                        to_datetime(f.last_message, offset) if f.last_message is not None else None
+                    ),
                 )
             )
         complaints = sorted(self.complaints, key=lambda c: (to_ms(c.received_at), c.ref))

@@ -7,8 +7,13 @@ Matching rules (docs/simulator.md, Evaluation):
   parents (``is_group``) are left out and their children counted;
 * an incident matches a fault of the same terminal and kind when it was opened between the
   fault's start (less a minute of clock slack) and its end plus the tolerance; the first
-  incident of a fault detects it (time to detect = opened_at - start), later ones are
-  duplicates; an incident matching no fault is false (unless it opened after the run ended);
+  incident of a fault detects it, later ones are duplicates; an incident matching no fault
+  is false (unless it opened after the run ended);
+* time to detect is counted from the moment the fault met its rule (:func:`rule_met_at`):
+  the fault's start for a device state, the rule's heartbeat window after the terminal's
+  last message for a hung application, the N-th timed-out payment or complaint for a count
+  or a complaint cluster, each plus the rule's ``for``. ``since start`` (opened_at - start)
+  is reported beside it;
 * recall = detected / observable faults; precision = matching incidents / incidents;
 * a complaint is matched when termwatch linked it to the right operation (or to none when
   the complaint is about none) and to an incident of its true cause (or to none).
@@ -27,6 +32,8 @@ from typing import Any
 
 import psycopg
 
+from rules.config import RuleFileError, load_rules
+from rules.model import AbsenceClause, ComplaintClause, CountClause, Rule, RuleSet, StateClause
 from simulator.scenario import INCIDENT_KINDS
 from simulator.timefmt import parse_duration
 from simulator.truth import ComplaintRecord, FaultRecord, RunRecord, TruthError, read_truth
@@ -55,7 +62,8 @@ class KindScore:
     matching: int = 0
     false: int = 0
     duplicates: int = 0
-    ttd_s: list[float] = field(default_factory=list)
+    ttd_s: list[float] = field(default_factory=list)  # from the moment the rule was met
+    since_start_s: list[float] = field(default_factory=list)  # from the fault's start
 
     def add(self, other: KindScore) -> None:
         self.faults += other.faults
@@ -66,6 +74,7 @@ class KindScore:
         self.false += other.false
         self.duplicates += other.duplicates
         self.ttd_s.extend(other.ttd_s)
+        self.since_start_s.extend(other.since_start_s)
 
     @property
     def recall(self) -> float | None:
@@ -106,13 +115,53 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _nth_within(times: Sequence[datetime], n: int, within: timedelta) -> datetime | None:
+    """The earliest time at which ``n`` of ``times`` lay within ``within`` of each other."""
+    ordered = sorted(times)
+    for i in range(len(ordered) - n + 1):
+        if ordered[i + n - 1] - ordered[i] <= within:
+            return ordered[i + n - 1]
+    return None
+
+
+def rule_met_at(fault: FaultRecord, rule: Rule | None, heartbeat_s: int) -> datetime:
+    """When ``fault``, as the ground truth tells it, first satisfied ``rule`` (its ``for``
+    included): the earliest moment any detector could open the incident.
+
+    Device faults show in the state at their start. A network loss shows at once (the
+    terminal's last will); a hung application when the rule's heartbeat window has passed
+    since its last message. Counts and complaint clusters are met at the N-th piece of
+    evidence within the window (the truth's ``evidence_at``). A fault that never gave its
+    rule enough (or a kind with no rule) counts from its start.
+    """
+    if rule is None:
+        return fault.start
+    met: list[datetime] = []
+    for clause in rule.clauses:
+        if isinstance(clause, StateClause):
+            met.append(fault.start)
+        elif isinstance(clause, AbsenceClause):
+            if fault.mode == "hang":
+                since = fault.last_message or fault.start
+                met.append(since + timedelta(seconds=clause.missed_heartbeats * heartbeat_s))
+            else:
+                met.append(fault.start)
+        elif isinstance(clause, CountClause | ComplaintClause) and fault.evidence_at:
+            nth = _nth_within(fault.evidence_at, clause.at_least, clause.within)
+            if nth is not None:
+                met.append(nth)
+    return (min(met) if met else fault.start) + rule.for_
+
+
 def match_incidents(
     run: RunRecord,
     faults: Sequence[FaultRecord],
     incidents: Iterable[Incident],
     tolerance: timedelta,
+    rules: RuleSet | None = None,
 ) -> tuple[dict[str, KindScore], int]:
-    """Per-kind scores of ``incidents`` (group parents already left out) against ``faults``."""
+    """Per-kind scores of ``incidents`` (group parents already left out) against ``faults``;
+    times to detect count from :func:`rule_met_at` under ``rules`` (fault starts if None)."""
     kinds = {k: KindScore() for k in INCIDENT_KINDS}
     by_key: dict[tuple[str, str], list[FaultRecord]] = {}
     for f in faults:
@@ -149,7 +198,10 @@ def match_incidents(
             score.observable += 1
         if opened is not None:
             score.detected += 1
-            score.ttd_s.append(max(0.0, (opened - f.start).total_seconds()))
+            rule = rules.by_kind(f.kind) if rules is not None else None
+            met = rule_met_at(f, rule, run.heartbeat_s)
+            score.ttd_s.append(max(0.0, (opened - met).total_seconds()))
+            score.since_start_s.append(max(0.0, (opened - f.start).total_seconds()))
     return kinds, after_run
 
 
@@ -181,8 +233,17 @@ def score_complaints(
     return ComplaintScore(len(truth), found, op_right, incident_right, both)
 
 
-def evaluate(conn: psycopg.Connection[Any], truth_path: Path, tolerance: timedelta) -> Evaluation:
-    """Read the truth file and termwatch's tables; raises TruthError for a bad file."""
+def evaluate(
+    conn: psycopg.Connection[Any],
+    truth_path: Path,
+    tolerance: timedelta,
+    rules: RuleSet | None = None,
+) -> Evaluation:
+    """Read the truth file and termwatch's tables; raises TruthError for a bad file.
+
+    ``rules`` are the rules termwatch ran (times to detect count from when a fault met its
+    rule); None counts them from the faults' starts.
+    """
     run, faults, complaints = read_truth(truth_path)
     tids = run.tids()
     rows = conn.execute(
@@ -195,7 +256,7 @@ def evaluate(conn: psycopg.Connection[Any], truth_path: Path, tolerance: timedel
         for r in rows
     ]
     kinds, after_run = match_incidents(
-        run, faults, (i for i in incidents if not i.is_group), tolerance
+        run, faults, (i for i in incidents if not i.is_group), tolerance, rules
     )
     overall = KindScore()
     for score in kinds.values():
@@ -229,6 +290,7 @@ def report(ev: Evaluation) -> list[str]:
     head = (
         f"{'kind':<22}{'faults':>7}{'seen':>6}{'detected':>9}{'recall':>8}{'incidents':>10}"
         f"{'false':>6}{'dup':>5}{'precision':>10}{'ttd_p50':>9}{'ttd_p95':>9}"
+        f"{'start_p50':>10}{'start_p95':>10}"
     )
     lines = [head]
     for kind, s in [*sorted(ev.kinds.items()), ("overall", ev.overall)]:
@@ -236,7 +298,13 @@ def report(ev: Evaluation) -> list[str]:
             f"{kind:<22}{s.faults:>7}{s.observable:>6}{s.detected:>9}{_num(s.recall):>8}{s.incidents:>10}"
             f"{s.false:>6}{s.duplicates:>5}{_num(s.precision):>10}"
             f"{_num(percentile(s.ttd_s, 50), 0):>9}{_num(percentile(s.ttd_s, 95), 0):>9}"
+            f"{_num(percentile(s.since_start_s, 50), 0):>10}"
+            f"{_num(percentile(s.since_start_s, 95), 0):>10}"
         )
+    lines.append(
+        "ttd: seconds from the moment a fault met its rule (for included) to the incident;"
+        " start: from the fault's start"
+    )
     c = ev.complaints
     lines.append(
         f"complaints: {c.total} in the truth, {c.found} found in termwatch;"
@@ -266,10 +334,15 @@ def evaluate_command(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"evaluate: --tolerance: {exc}", file=sys.stderr)
         return 2
+    try:
+        rules = load_rules(settings.rules_file)
+    except RuleFileError as exc:
+        print(f"evaluate: bad rule file: {exc}", file=sys.stderr)
+        return 2
     dsn = settings.require_database()
     try:
         with connect(dsn, autocommit=True) as conn:
-            result = evaluate(conn, Path(args.truth), tolerance)
+            result = evaluate(conn, Path(args.truth), tolerance, rules)
     except TruthError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 #: Faults an engineer's visit puts right (the others end by themselves).
@@ -40,4 +40,9 @@ class Fault:
     variant: str = ""
     ended_by: str = "end"
     evidence: int = 0
+    #: When each piece of evidence a rule can see arrived (ms): the timed-out payments of a
+    #: payment-host fault, the complaints received about a silent fault.
+    evidence_at: list[int] = field(default_factory=list)
+    #: terminal_offline: when the terminal's last message before the fault was published (ms).
+    last_message: int | None = None
     flap_on: bool = True

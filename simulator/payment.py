@@ -100,6 +100,7 @@ def serve(term: TerminalSim, at: int, jam: Fault | None) -> None:
             _step("paymentSent", t, "success", host_ref=f"AUTH-{rng.randrange(10**6):06d}")
         )
     paid = steps[-1]["result"] == "success"
+    timed_out = steps[-1]["result"] == "timeout"
     outcome = "completed" if paid else "failed"
     printer_fault: Fault | None = None
     if paid and cust.wants_receipt:
@@ -115,6 +116,8 @@ def serve(term: TerminalSim, at: int, jam: Fault | None) -> None:
     elif paid:
         steps.append(_step("receiptPrinted", t, "skipped"))
     finish_op(term, t, op_id, cust, steps, outcome, start, amount=accepted)
+    if host_fault is not None and timed_out:
+        host_fault.evidence_at.append(t)
     if host_fault is not None:
         category = "cash_not_credited" if rng.random() < 0.4 else "payment_failed"
         term.maybe_complain(start, category, host_fault, op_id, affected)

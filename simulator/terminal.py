@@ -66,6 +66,7 @@ class TerminalSim:
         self.active: dict[str, Fault] = {}
         self.jam_waiting: Fault | None = None
         self.outbox: list[tuple[int, str, dict[str, Any], bool, int]] = []
+        self.last_sent: int | None = None  # when this terminal last published (ms)
 
     # -- output -------------------------------------------------------------------------
 
@@ -252,6 +253,7 @@ class TerminalSim:
         self.world.started(fault)
         kind = fault.kind
         if kind == "terminal_offline":
+            fault.last_message = self.last_sent
             if fault.mode == "hang":
                 self.hung = True
             else:

@@ -29,6 +29,7 @@ class RunRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="run"):
     tid_prefix: str
     topic_root: str
     run_tag: str = ""  # in every message id, op_id and complaint ref of the run (ids.py)
+    heartbeat_s: int = 60  # the terminals' heartbeat interval
 
     def tids(self) -> list[str]:
         """Every terminal id of the run's fleet."""
@@ -56,6 +57,11 @@ class FaultRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="fault"):
     ended_by: str = "end"  # engineer | collection | recovery | end (still on at the run end)
     evidence: int = 0  # failed payments or complaints it caused
     observable: bool = True
+    #: When the evidence a rule can see arrived: timed-out payments (payment_failures),
+    #: complaints received (silent_fault); empty for the other kinds.
+    evidence_at: list[datetime] = []
+    #: terminal_offline: the terminal's last message before the fault (None: none in the run).
+    last_message: datetime | None = None
 
 
 class ComplaintRecord(msgspec.Struct, kw_only=True, tag_field="type", tag="complaint"):

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from msgspec.structs import replace
 
+from rules.config import default_rules
 from simulator.engine import World
-from simulator.evaluate import evaluate, evaluate_command, percentile, report
+from simulator.evaluate import evaluate, evaluate_command, percentile, report, rule_met_at
 from simulator.scenario import load_scenario
 from simulator.truth import ComplaintRecord, FaultRecord, RunRecord, write_truth
 from termwatch.db import Row
@@ -176,3 +178,51 @@ def test_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 21)]
     assert percentile(values, 50) == 10.0
     assert percentile(values, 95) == 19.0
+
+
+def test_time_to_detect_counts_from_when_the_fault_met_its_rule() -> None:
+    rules = default_rules()
+
+    def met(f: FaultRecord) -> datetime:
+        return rule_met_at(f, rules.by_kind(f.kind), 60)
+
+    paper = fault("p", "T-000001", "printer_paper_out", 10, 40)
+    assert met(paper) == at(10)  # the state shows at once
+    payments = fault("d", "T-000004", "payment_failures", 30, 90)
+    # two timed-out payments within 30 minutes: met at the second of a close pair
+    assert met(replace(payments, evidence_at=[at(31), at(70), at(85)])) == at(85)
+    assert met(replace(payments, evidence_at=[at(31), at(45)])) == at(45)
+    assert met(replace(payments, evidence_at=[at(31)])) == at(30)  # never enough: its start
+    silent = fault("s", "T-000005", "silent_fault", 0, 600)
+    # three complaints within 3 hours
+    assert met(replace(silent, evidence_at=[at(60), at(100), at(300), at(330), at(350)])) == at(350)
+    offline = fault("o", "T-000003", "terminal_offline", 30, 50)
+    assert met(offline) == at(30)  # a network loss: the will says offline at once
+    hang = replace(offline, mode="hang", last_message=at(29.5))
+    assert met(hang) == at(32.5)  # 3 heartbeat intervals after its last message
+
+
+def test_the_report_gives_times_from_the_rule_and_from_the_start(
+    db: psycopg.Connection[Row], tmp_path: Path
+) -> None:
+    path = tmp_path / "truth.jsonl"
+    run = RunRecord(
+        scenario="x", seed=1, start=T0, end=at(120), terminals=2, tid_prefix="T", topic_root="r"
+    )
+    payments = replace(
+        fault("d", "T-000001", "payment_failures", 30, 90), evidence_at=[at(40), at(50)]
+    )
+    write_truth([run, payments], path)
+    incident(db, "T-000001", "payment_failures", 50.05)  # 3 s after the second failure
+
+    result = evaluate(db, path, timedelta(minutes=5), default_rules())
+
+    score = result.kinds["payment_failures"]
+    assert score.ttd_s == [pytest.approx(3.0)]
+    assert score.since_start_s == [pytest.approx(20 * 60 + 3.0)]
+    lines = report(result)
+    assert (
+        lines[-1] == "evaluate: precision 1.000 recall 1.000 ttd_p95 3 s complaints_matched 0.000"
+    )
+    row = next(line for line in lines if line.startswith("payment_failures"))
+    assert row.split()[-4:] == ["3", "3", "1203", "1203"]

@@ -448,3 +448,35 @@ def test_a_bad_password_template_is_refused_before_anything_connects(
         template("tid")(text)
     assert template("tid")("{{literal}}-{tid}") == "{{literal}}-{tid}"
     assert template("tid", "root")("{root}-{tid}") == "{root}-{tid}"
+
+
+def test_the_truth_times_the_evidence_a_rule_can_see() -> None:
+    sc = scenario(
+        "  - {id: host, kind: payment_failures, at: 10m, duration: 20m, terminals: [T-000001]}\n"
+        "  - {id: s, kind: silent_fault, at: 5m, duration: 50m, terminals: [T-000002]}\n"
+        "  - {id: h, kind: terminal_offline, mode: hang, at: 40m, duration: 10m,"
+        " terminals: [T-000001]}"
+    )
+    emissions, world = run(sc)
+    host = the_fault(world, "payment_failures")
+    timed_out = [
+        o.ts
+        for o in decoded(emissions, "operations", "T-000001")
+        if result(o, "paymentSent") == "timeout"
+    ]
+    assert timed_out
+    assert host.evidence_at == timed_out
+    silent = the_fault(world, "silent_fault")
+    received = sorted(
+        r.received_at
+        for r in world.truth()
+        if isinstance(r, ComplaintRecord) and r.fault_id == silent.fault_id
+    )
+    assert silent.evidence_at == received
+    hang = the_fault(world, "terminal_offline")
+    start_ms = int(hang.start.timestamp() * 1000)
+    before = [
+        e for e in emissions if e.action == "publish" and e.tid == "T-000001" and e.at <= start_ms
+    ]
+    assert hang.last_message is not None
+    assert int(hang.last_message.timestamp() * 1000) == before[-1].at
