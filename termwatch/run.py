@@ -48,13 +48,21 @@ class Service:
     ``stop()`` takes them down in the reverse order: the collector commits what it holds
     and stops acknowledging, then the rules, notifications and HTTP server stop.
     ``clock_factory`` makes the collector's event clock (default: the collector's own).
+    ``notify_on_event_time`` gives the notification worker that event clock instead of the
+    wall clock, so that a simulation run faster than real time is paged as a real day would
+    be (docs/alerts.md, "Which clock").
     """
 
     def __init__(
-        self, settings: Settings, clock_factory: Callable[[], EventClock] | None = None
+        self,
+        settings: Settings,
+        clock_factory: Callable[[], EventClock] | None = None,
+        *,
+        notify_on_event_time: bool = False,
     ) -> None:
         self.settings = settings
         self._clock_factory = clock_factory
+        self._notify_on_event_time = notify_on_event_time
         self.dsn = settings.require_database()
         settings.require_mqtt()
         self._http: _HttpServer | None = None
@@ -70,7 +78,10 @@ class Service:
         try:
             self._http = _HttpServer(create_app(self.settings), self.settings)
             self._http.start()
-            notify = NotifyWorker(self.settings, self.dsn)
+            if self._notify_on_event_time:
+                notify = NotifyWorker(self.settings, self.dsn, clock=self.event_time)
+            else:
+                notify = NotifyWorker(self.settings, self.dsn)
             notify.start()
             self._notify = notify
             engine = RuleEngine(self.settings, self.dsn)
@@ -195,7 +206,7 @@ def stop_requested() -> Iterator[threading.Event]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGINT/SIGTERM: exit 0 after a clean stop, 1 when the collector stopped on
     an error (the database lost its schema, for one), 2 when the HTTP address is taken."""
-    service = Service(settings)
+    service = Service(settings, notify_on_event_time=args.notify_clock == "event")
     with stop_requested() as stop:
         try:
             service.start()
@@ -224,10 +235,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(commands: Commands) -> None:
     """Add ``serve`` and ``demo``."""
-    commands.add(
+    serve = commands.add(
         "serve",
         cmd_serve,
         "collector, rules, notifications and HTTP API in one process (Ctrl-C stops it)",
+    )
+    serve.add_argument(
+        "--notify-clock",
+        choices=("wall", "event"),
+        default="wall",
+        help="the clock of group_wait, repeats and escalation: 'wall' (a live fleet, default)"
+        " or 'event', the terminals' own time (a simulation faster than real time)",
     )
     demo = commands.add(
         "demo",
