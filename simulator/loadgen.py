@@ -147,15 +147,27 @@ def run_bench(
     return total, window
 
 
-def broker_received(url: MqttUrl) -> int | None:
-    """Mosquitto's count of PUBLISH packets received ($SYS), or None if not offered."""
+def broker_received(url: MqttUrl, settle_s: float = 2.5, limit_s: float = 15.0) -> int | None:
+    """Mosquitto's final count of PUBLISH packets received ($SYS), or None if not offered.
+
+    Mosquitto republishes the counter each second while it changes (it may still be reading
+    what the publishers wrote into their sockets), so the count is the last value once none
+    has come for ``settle_s`` (at most ``limit_s`` in all).
+    """
     got: list[int] = []
+    last_at = time.monotonic()
+
+    def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+        nonlocal last_at
+        got.append(int(m.payload))
+        last_at = time.monotonic()
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sys-{time.time():.0f}")
-    client.on_message = lambda c, u, m: got.append(int(m.payload))
+    client.on_message = on_message
     client.connect(url.host, url.port, 10)
     client.subscribe("$SYS/broker/publish/messages/received")
-    deadline = time.monotonic() + 3.0
-    while not got and time.monotonic() < deadline:
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s and time.monotonic() - last_at < settle_s:
         client.loop(0.1)
     client.disconnect()
     return got[-1] if got else None
@@ -174,7 +186,6 @@ def bench_command(args: argparse.Namespace, settings: Settings) -> int:
                 total, window = run_bench(
                     url, root, args.processes, args.connections, args.rate, args.seconds, args.qos
                 )
-                time.sleep(1.5)  # $SYS is refreshed every second
                 counted = broker_received(url)
         else:
             url = settings.require_mqtt()
