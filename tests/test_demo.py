@@ -174,11 +174,11 @@ def test_the_demo_shows_an_incident_stops_on_ctrl_c_and_restarts_on_its_data(
         again.kill()
 
 
-def serve(settings: Settings, port: int) -> Program:
+def serve(settings: Settings, port: int, *args: str, **env_vars: str) -> Program:
     assert settings.database_url is not None
     assert settings.mqtt_url is not None
     return Program(
-        ["serve"],
+        ["serve", *args],
         port,
         TERMWATCH_DATABASE_URL=settings.database_url,
         TERMWATCH_MQTT_URL=f"mqtt://{settings.mqtt_url.host}:{settings.mqtt_url.port}",
@@ -187,6 +187,7 @@ def serve(settings: Settings, port: int) -> Program:
         TERMWATCH_API_TOKENS="agent:agent-token-1,engineer:engineer-token-1",
         TERMWATCH_PII_KEY=settings.pii_key,
         TERMWATCH_LOG_LEVEL="INFO",
+        **env_vars,
     )
 
 
@@ -260,3 +261,46 @@ def test_a_restart_replays_only_the_gap_and_a_short_gap_goes_straight_to_real_ti
     short = first_phase(NOW, NOW - timedelta(seconds=30), speed=120.0, replay=True)
     assert (short.kind, short.start, short.speed) == ("live", NOW, 1.0)
     assert first_phase(NOW, None, speed=120.0, replay=False).kind == "live"
+
+
+def test_serve_on_the_event_clock_pages_when_the_terminals_time_has_passed_group_wait(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An hour-old fault, then a message two minutes later by the terminal's clock: the
+    default 30 s ``group_wait`` has passed in event time, so the page is written at once
+    (on the wall clock it would wait 30 s)."""
+    notify_log = tmp_path / "notify.jsonl"
+    program = serve(
+        settings, free_port(), "--notify-clock", "event", TERMWATCH_NOTIFY_LOG=str(notify_log)
+    )
+    assert settings.mqtt_url is not None
+    tid = "T-EVCLOCK"
+    fault_ts = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    try:
+        program.wait_for_line(r"subscribed to", START_DEADLINE_S)
+        client.connect(settings.mqtt_url.host, settings.mqtt_url.port)
+        client.loop_start()
+
+        def publish(kind: str, n: int, ts: datetime, body: str) -> None:
+            payload = f'{{"v":1,"tid":"{tid}","id":"{tid}-{n}","ts":"{ts.isoformat()}",{body}}}'
+            client.publish(f"{settings.topic_root}/{tid}/{kind}", payload, qos=1).wait_for_publish(
+                10
+            )
+
+        publish("status", 1, fault_ts, '"devices":{"printer":{"device":"hardwareError"}}')
+        incidents = program.poll(f"/api/v1/incidents?tid={tid}", "agent-token-1", 30)
+        assert [i["kind"] for i in incidents] == ["printer_fault"]
+        assert not notify_log.exists() or tid not in notify_log.read_text()
+
+        publish("heartbeat", 2, fault_ts + timedelta(minutes=2), '"interval_s":60')
+        deadline = time.monotonic() + 10
+        while not (notify_log.exists() and tid in notify_log.read_text()):
+            assert time.monotonic() < deadline, "no page in 10 s: not on the event clock"
+            time.sleep(0.2)
+        assert program.interrupt(signal.SIGTERM) == 0
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        program.kill()
+        drop_session(settings, f"{settings.topic_root}-serve")
