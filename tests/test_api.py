@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -171,6 +171,43 @@ def test_it_returns_the_first_result_for_a_repeated_ref_and_adds_nothing(
     assert again.json() == {**first.json(), "created": False}
     assert counts() == after_first
     assert after_first[0] == {"n": 1}
+
+
+def test_complaints_open_a_silent_fault_at_their_received_time_never_in_the_future(
+    client: httpx.Client, db: Conn
+) -> None:
+    for tid in ("T-000050", "T-000051"):
+        add_terminal(db, tid)
+        set_state(db, tid)
+
+    def post(tid: str, n: int, received: datetime) -> dict[str, Any]:
+        body = {
+            **COMPLAINT,
+            "ref": f"CRM-{tid}-{n}",
+            "tid": tid,
+            "category": "cash_not_credited",
+            "received_at": received.isoformat(),
+            "occurred_at": (received - timedelta(minutes=20)).isoformat(),
+        }
+        response = client.post("/api/v1/complaints", headers=auth(AGENT), json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    # complaints of a simulated morning, posted later: the incident takes their time
+    for n in (3, 2, 1):
+        third = post("T-000050", n, NOW - timedelta(minutes=30 * n))
+    past = db.execute(
+        "SELECT id, opened_at, detected_at FROM incidents WHERE tid = 'T-000050'"
+    ).fetchone()
+    assert past is not None
+    assert third["incident_id"] == past["id"]
+    assert past["opened_at"] == past["detected_at"] == NOW - timedelta(minutes=30)
+
+    # a CRM clock running an hour ahead of the server's (NOW): not dated in the future
+    for n in (1, 2, 3):
+        post("T-000051", n, NOW + timedelta(minutes=20 * n))
+    ahead = db.execute("SELECT detected_at FROM incidents WHERE tid = 'T-000051'").fetchone()
+    assert ahead == {"detected_at": NOW}
 
 
 def test_it_finds_the_terminal_from_the_address_when_no_tid_is_given(

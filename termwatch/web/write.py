@@ -36,10 +36,13 @@ class Writer:
         """Store and correlate a complaint; a known ``ref`` returns its first result.
 
         The intake counts the complaint in ``termwatch_messages_total`` (stored or duplicate)
-        and settles a race between two posts of one ``ref`` by the unique key.
+        and settles a race between two posts of one ``ref`` by the unique key. As on the
+        MQTT path, the rules run at the complaint's ``received_at`` (event time), but never
+        later than ``now``: a CRM whose clock runs ahead cannot move an incident's times
+        into the future.
         """
         with self._pool.connection() as conn:
-            result = self._intake.submit(conn, complaint, now)
+            result = self._intake.submit(conn, complaint, min(complaint.received_at, now))
         return ComplaintResult(
             id=result.id,
             ref=result.ref,
