@@ -9,11 +9,12 @@ Matching rules (docs/simulator.md, Evaluation):
   fault's start (less a minute of clock slack) and its end plus the tolerance; the first
   incident of a fault detects it, later ones are duplicates; an incident matching no fault
   is false (unless it opened after the run ended);
-* time to detect is counted from the moment the fault met its rule (:func:`rule_met_at`):
-  the fault's start for a device state, the rule's heartbeat window after the terminal's
-  last message for a hung application, the N-th timed-out payment or complaint for a count
-  or a complaint cluster, each plus the rule's ``for``. ``since start`` (opened_at - start)
-  is reported beside it;
+* time to detect runs from the moment the fault met its rule (:func:`rule_met_at`: the
+  fault's start for a device state, the rule's heartbeat window after the terminal's last
+  message for a hung application, the N-th timed-out payment or complaint for a count or a
+  complaint cluster, each plus the rule's ``for``) to ``detected_at``, the event clock's
+  reading when the engine opened the incident (``opened_at`` is the event time of the
+  proof, which may be earlier). The time from the fault's start is reported beside it;
 * recall = detected / observable faults; precision = matching incidents / incidents;
 * a complaint is matched when termwatch linked it to the right operation (or to none when
   the complaint is about none) and to an incident of its true cause (or to none).
@@ -51,6 +52,11 @@ class Incident:
     opened_at: datetime
     is_group: bool = False
     parent_id: int | None = None
+    detected_at: datetime | None = None  # the event clock when the engine opened it
+
+    @property
+    def detected(self) -> datetime:
+        return self.detected_at if self.detected_at is not None else self.opened_at
 
 
 @dataclass(slots=True)
@@ -188,20 +194,20 @@ def match_incidents(
         fresh = [f for f in window if f.fault_id not in first]
         if fresh:
             fault = min(fresh, key=lambda f: f.start)
-            first[fault.fault_id] = inc.opened_at
+            first[fault.fault_id] = inc.detected
         else:
             score.duplicates += 1
     for f in faults:
         score = kinds[f.kind]
-        opened = first.get(f.fault_id)
-        if f.observable or opened is not None:
+        detected = first.get(f.fault_id)
+        if f.observable or detected is not None:
             score.observable += 1
-        if opened is not None:
+        if detected is not None:
             score.detected += 1
             rule = rules.by_kind(f.kind) if rules is not None else None
             met = rule_met_at(f, rule, run.heartbeat_s)
-            score.ttd_s.append(max(0.0, (opened - met).total_seconds()))
-            score.since_start_s.append(max(0.0, (opened - f.start).total_seconds()))
+            score.ttd_s.append(max(0.0, (detected - met).total_seconds()))
+            score.since_start_s.append(max(0.0, (detected - f.start).total_seconds()))
     return kinds, after_run
 
 
@@ -247,12 +253,20 @@ def evaluate(
     run, faults, complaints = read_truth(truth_path)
     tids = run.tids()
     rows = conn.execute(
-        "SELECT id, tid, kind, opened_at, is_group, parent_id FROM incidents"
+        "SELECT id, tid, kind, opened_at, is_group, parent_id, detected_at FROM incidents"
         " WHERE tid = ANY(%s) AND opened_at >= %s AND opened_at < %s AND severity <> 'minor'",
         (tids, run.start - CLOCK_SLACK, run.end + tolerance),
     ).fetchall()
     incidents = [
-        Incident(r["id"], r["tid"], r["kind"], r["opened_at"], r["is_group"], r["parent_id"])
+        Incident(
+            r["id"],
+            r["tid"],
+            r["kind"],
+            r["opened_at"],
+            r["is_group"],
+            r["parent_id"],
+            r["detected_at"],
+        )
         for r in rows
     ]
     kinds, after_run = match_incidents(
@@ -302,8 +316,8 @@ def report(ev: Evaluation) -> list[str]:
             f"{_num(percentile(s.since_start_s, 95), 0):>10}"
         )
     lines.append(
-        "ttd: seconds from the moment a fault met its rule (for included) to the incident;"
-        " start: from the fault's start"
+        "ttd: seconds of event time from the moment a fault met its rule (for included) until"
+        " termwatch opened its incident; start: from the fault's start"
     )
     c = ev.complaints
     lines.append(

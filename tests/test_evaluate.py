@@ -48,13 +48,22 @@ def complaint(ref: str, tid: str, cause: str | None, op_id: str | None) -> Compl
 
 def incident(
     db: psycopg.Connection[Row], tid: str, kind: str, opened: float, *, severity: str = "major",
-    is_group: bool = False, parent: int | None = None,
+    is_group: bool = False, parent: int | None = None, detected: float | None = None,
 ) -> int:  # fmt: skip
     row = db.execute(
         "INSERT INTO incidents (tid, kind, severity, status, title, opened_at, last_fault_at,"
-        " is_group, parent_id)"
-        " VALUES (%s, %s, %s, 'resolved', 'test', %s, %s, %s, %s) RETURNING id",
-        (tid, kind, severity, at(opened), at(opened), is_group, parent),
+        " is_group, parent_id, detected_at)"
+        " VALUES (%s, %s, %s, 'resolved', 'test', %s, %s, %s, %s, %s) RETURNING id",
+        (
+            tid,
+            kind,
+            severity,
+            at(opened),
+            at(opened),
+            is_group,
+            parent,
+            at(detected) if detected is not None else None,
+        ),
     ).fetchone()
     assert row is not None
     return int(row["id"])
@@ -213,7 +222,8 @@ def test_the_report_gives_times_from_the_rule_and_from_the_start(
         fault("d", "T-000001", "payment_failures", 30, 90), evidence_at=[at(40), at(50)]
     )
     write_truth([run, payments], path)
-    incident(db, "T-000001", "payment_failures", 50.05)  # 3 s after the second failure
+    # proven by the second failure at 50:00; the engine's clock read 50:03 when it opened it
+    incident(db, "T-000001", "payment_failures", 50, detected=50.05)
 
     result = evaluate(db, path, timedelta(minutes=5), default_rules())
 
