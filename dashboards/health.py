@@ -6,6 +6,7 @@ Every metric name here is one of termwatch/metrics.py (a test checks it), except
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import prometheus as prometheus_builders
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from dashboards.kit import Board, prom
@@ -23,6 +24,14 @@ def _quantiles(metric: str, by: str = "") -> list[tuple[str, str]]:
             f"p{int(q * 100)}{suffix}",
         )
         for q in (0.5, 0.99)
+    ]
+
+
+def _quantile_queries(metric: str) -> list[prometheus_builders.Dataquery]:
+    """Prometheus queries of the median and the 99th percentile of a histogram (refs A, B)."""
+    return [
+        prom(expr, legend, ref_id=ref)
+        for (expr, legend), ref in zip(_quantiles(metric), "AB", strict=True)
     ]
 
 
@@ -123,12 +132,7 @@ def build() -> dashboard_models.Dashboard:
         timeseries_panel(
             "Commit latency",
             "Time to write and commit one batch: median and 99th percentile.",
-            *[
-                prom(expr, legend, ref_id=ref)
-                for (expr, legend), ref in zip(
-                    _quantiles("termwatch_commit_seconds"), "AB", strict=True
-                )
-            ],
+            *_quantile_queries("termwatch_commit_seconds"),
             unit="s",
         ),
         w=12,
@@ -148,12 +152,7 @@ def build() -> dashboard_models.Dashboard:
         timeseries_panel(
             "Batch size",
             "Messages per committed batch: median and 99th percentile.",
-            *[
-                prom(expr, legend, ref_id=ref)
-                for (expr, legend), ref in zip(
-                    _quantiles("termwatch_batch_size"), "AB", strict=True
-                )
-            ],
+            *_quantile_queries("termwatch_batch_size"),
         ),
         w=8,
         h=8,
@@ -162,12 +161,7 @@ def build() -> dashboard_models.Dashboard:
         timeseries_panel(
             "Rule time",
             "Time to evaluate the rules for one batch or tick: median and 99th percentile.",
-            *[
-                prom(expr, legend, ref_id=ref)
-                for (expr, legend), ref in zip(
-                    _quantiles("termwatch_rule_seconds"), "AB", strict=True
-                )
-            ],
+            *_quantile_queries("termwatch_rule_seconds"),
             unit="s",
         ),
         w=8,
