@@ -5,18 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-#: Faults an engineer's visit puts right (the others end by themselves).
-VISIT_ENDS: Final = frozenset(
-    {
-        "printer_paper_out",
-        "printer_jam",
-        "printer_fault",
-        "cash_acceptor_jam",
-        "cash_acceptor_full",
-        "cash_acceptor_fault",
-        "silent_fault",
-    }
-)
+from terminals.kinds import INCIDENT_KINDS
+
+#: Faults an engineer's visit puts right; a network loss and a payment-host fault end by
+#: themselves.
+VISIT_ENDS: Final = frozenset(INCIDENT_KINDS) - {"terminal_offline", "payment_failures"}
 #: Faults that make receipts fail.
 PRINTER_KINDS: Final = ("printer_paper_out", "printer_jam", "printer_fault")
 
