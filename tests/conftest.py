@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from rules.engine import RuleEngine
 from termwatch.settings import MqttUrl, Settings
 from tests.fix_db import clean_db, db, db_dsn, pg_server_dsn
 from tests.fix_mqtt import mqtt_url, topic_root
@@ -21,3 +24,11 @@ def settings(clean_db: str, mqtt_url: MqttUrl, topic_root: str) -> Settings:
         pii_key="test-pii-key-0123456789",
         flush_ms=10,
     )
+
+
+@pytest.fixture
+def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
+    """A rule engine on the test's database, with the default rules."""
+    engine = RuleEngine(settings, clean_db)
+    yield engine
+    engine.close()

@@ -3,7 +3,6 @@ category, and the silent faults that only complaints reveal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,13 +27,6 @@ def fleet(db: Conn) -> Fleet:
     fleet.register("T1", address="Moscow, Tverskaya street 12, metro", city="Moscow")
     fleet.register("T2", address="Moscow, Arbat street 5, mall", city="Moscow")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

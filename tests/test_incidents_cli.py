@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -29,13 +28,6 @@ def fleet(db: Conn) -> Fleet:
     fleet = Fleet(db)
     fleet.register("T1", address="Moscow, Tverskaya street 12, metro")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
@@ -11,7 +9,6 @@ from prometheus_client import REGISTRY
 from rules import lifecycle
 from rules.engine import RuleEngine
 from termwatch.db import Row
-from termwatch.settings import Settings
 from tests.rules_support import Fleet, at, batch, incidents, log_actions
 
 Conn = psycopg.Connection[Row]
@@ -22,13 +19,6 @@ def fleet(db: Conn) -> Fleet:
     fleet = Fleet(db)
     fleet.register("T1")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 @pytest.fixture

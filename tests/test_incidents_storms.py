@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
 from rules import lifecycle
 from rules.engine import RuleEngine
 from termwatch.db import Row
-from termwatch.settings import Settings
 from tests.rules_support import Fleet, at, batch, incidents, log_actions
 
 Conn = psycopg.Connection[Row]
@@ -24,13 +21,6 @@ def fleet(db: Conn) -> Fleet:
         fleet.register(tid, region="North")
     fleet.register("S1", region="South")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 def host_down(engine: RuleEngine, fleet: Fleet, tids: list[str], start: float) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,13 +24,6 @@ def fleet(db: Conn) -> Fleet:
     for tid in ("T1", "T2"):
         fleet.register(tid)
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 def paper(fleet: Fleet, tid: str, seconds: float, value: str) -> object:

@@ -4,7 +4,6 @@ the database's one-open-incident rule under two engines at once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -23,13 +22,6 @@ def fleet(db: Conn) -> Fleet:
     fleet = Fleet(db)
     fleet.register("T1")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 def test_it_does_not_open_device_incidents_while_the_terminal_is_offline(

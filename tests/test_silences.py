@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import psycopg
@@ -11,7 +10,6 @@ import pytest
 from rules import silences
 from rules.engine import RuleEngine
 from termwatch.db import Row
-from termwatch.settings import Settings
 from tests.rules_support import Fleet, at, batch, incidents, log_actions
 
 Conn = psycopg.Connection[Row]
@@ -23,13 +21,6 @@ def fleet(db: Conn) -> Fleet:
     fleet.register("T1", region="North")
     fleet.register("T2", region="South")
     return fleet
-
-
-@pytest.fixture
-def engine(settings: Settings, clean_db: str) -> Iterator[RuleEngine]:
-    engine = RuleEngine(settings, clean_db)
-    yield engine
-    engine.close()
 
 
 def paper_out(fleet: Fleet, tid: str, seconds: float) -> object:
