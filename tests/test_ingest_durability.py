@@ -8,7 +8,6 @@ messages per client, beyond which a broker drops QoS 1 messages for an absent su
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from collector.service import Collector
 from terminals.contract import encode
 from termwatch.db import Row
 from termwatch.settings import Settings
+from tests.fix_proc import Lines
 
 MESSAGES = 10_000
 DEADLINE_S = 60.0
@@ -53,25 +53,11 @@ class CollectorProcess:
             env=env,
             text=True,
         )
-        self.output: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.output.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
+        self.log = Lines(self.proc.stderr)
 
     def wait_for(self, text: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            if line is None:
-                pytest.fail("the collector exited:\n" + "".join(self.output))
-            if text in line:
-                return
+        self.log.wait_for(text, DEADLINE_S)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -162,7 +148,7 @@ def test_a_collector_killed_mid_stream_loses_and_doubles_nothing(
         first.stop()
         if second is not None:
             second.stop()
-    assert second.proc.returncode == 0, "".join(second.output)
+    assert second.proc.returncode == 0, "".join(second.log.output)
     assert stored(db) == (MESSAGES, MESSAGES)
 
 

@@ -9,14 +9,13 @@ collector gets it, and a fault reported through both collectors opens one incide
 from __future__ import annotations
 
 import os
-import queue
 import secrets
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -29,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from termwatch.db import Row
 from termwatch.embedded import free_port
 from termwatch.settings import Settings
+from tests.fix_proc import Lines
 
 DEADLINE_S = 30.0
 TERMINALS = 20
@@ -40,24 +40,10 @@ RESENT = 60  # heartbeats published a second time, as a terminal's resend would
 class CollectorProcess:
     proc: subprocess.Popen[str]
     metrics_port: int
-    output: list[str] = field(default_factory=list)
-    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
-
-    def read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.output.append(line)
-            self.lines.put(line)
-        self.lines.put(None)
+    log: Lines
 
     def wait_for(self, text: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            if line is None:
-                pytest.fail(f"collector exited:\n{''.join(self.output)}")
-            if text in line:
-                return
+        self.log.wait_for(text, DEADLINE_S)
 
     def messages(self, kind: str) -> dict[str, float]:
         """termwatch_messages_total{kind=...} by outcome, from this process's /metrics."""
@@ -98,9 +84,8 @@ def collectors(settings: Settings) -> Iterator[list[CollectorProcess]]:
             env=env,
             text=True,
         )
-        collector = CollectorProcess(proc, port)
-        threading.Thread(target=collector.read, daemon=True).start()
-        started.append(collector)
+        assert proc.stderr is not None
+        started.append(CollectorProcess(proc, port, Lines(proc.stderr)))
     try:
         for collector in started:
             collector.wait_for("subscribed to $share/")
@@ -174,7 +159,7 @@ def wait_processed(collectors: list[CollectorProcess], kind: str, total: int) ->
         if done >= total:
             return
         if time.monotonic() > deadline:
-            output = "".join(line for c in collectors for line in c.output)
+            output = "".join(line for c in collectors for line in c.log.output)
             pytest.fail(f"{done} of {total} {kind} messages processed:\n{output}")
         time.sleep(0.1)
 
