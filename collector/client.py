@@ -170,7 +170,8 @@ class FastClient(paho.Client):
             return changed.wait_for(lambda: mid in answered, timeout_s)
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
-        raise NotImplementedError("FastClient dispatches every message to on_message")
+        """Refused: by design every message goes to ``on_message`` (no per-topic callbacks)."""
+        raise TypeError("FastClient dispatches every message to on_message")
 
     def _handle_on_message(self, message: paho.MQTTMessage) -> None:
         on_message = self.on_message

@@ -162,3 +162,9 @@ def test_it_parses_publish_packets_with_v5_properties_and_refuses_broken_ones() 
         parse_publish(0x32, b"\x00\x30abc", v5=False)
     with pytest.raises(MalformedPublish):
         parse_publish(0x32, body + bytes([0x7F]), v5=True)
+
+
+def test_it_refuses_per_topic_callbacks_at_the_call_site() -> None:
+    client = FastClient(CallbackAPIVersion.VERSION2, client_id="refuse-callbacks")
+    with pytest.raises(TypeError, match="on_message"):
+        client.message_callback_add("terminals/#", lambda *a: None)
