@@ -12,6 +12,7 @@ COPY rules ./rules
 COPY simulator ./simulator
 COPY dashboards ./dashboards
 COPY notify ./notify
+COPY bench ./bench
 RUN python -m venv /opt/termwatch && /opt/termwatch/bin/pip install .
 
 FROM python:3.11-slim-bookworm

@@ -1,4 +1,4 @@
-"""``termwatch collector`` and ``termwatch bench ingest``."""
+"""``termwatch collector``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from types import FrameType
 import psycopg
 from prometheus_client import start_http_server
 
-from collector import bench
 from collector.service import Collector
 from termwatch.cli import Commands
 from termwatch.settings import Settings
@@ -69,17 +68,9 @@ def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: Commands) -> None:
-    """Add ``collector`` and ``bench ingest``."""
+    """Add ``collector``."""
     commands.add(
         "collector",
         cmd_collector,
         "store telemetry from the broker and run the rules on it (Ctrl-C stops it)",
     )
-    parser = commands.bench.add_parser(
-        "ingest",
-        help="messages per second the collector commits, on its own broker and database",
-        description=bench.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench.add_arguments(parser)
-    parser.set_defaults(func=bench.cmd_ingest)

@@ -4,7 +4,6 @@
 * ``termwatch notifications check-routes [FILE]``: read a routes file, list its problems;
 * ``termwatch notifications summary [--since WHEN] [--json]``: messages sent per group;
 * ``termwatch notifications history INCIDENT_ID [--json]``: an incident's deliveries;
-* ``termwatch bench notify``: incident opened -> webhook received latency.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from notify.bench import run_bench
 from notify.history import deliveries, summary
 from notify.routes import RoutesError, load_routes
 from notify.worker import NotifyWorker
@@ -55,17 +53,6 @@ def register(commands: Commands) -> None:
     hist.add_argument("incident_id", type=int)
     hist.add_argument("--json", action="store_true", help="print JSON")
     hist.set_defaults(func=cmd_history)
-
-    bench = commands.bench.add_parser(
-        "notify",
-        help="latency from an incident opened to the webhook receiving it",
-        description="Creates a scratch database on the configured server, dropped after.",
-    )
-    bench.add_argument("--incidents", type=int, default=200, help="incidents to open (200)")
-    bench.add_argument("--rate", type=float, default=20.0, help="incidents per second (20)")
-    bench.add_argument("--group-wait", type=int, default=0, help="group_wait in seconds (0)")
-    bench.add_argument("--threads", type=int, default=4, help="delivery threads (4)")
-    bench.set_defaults(func=cmd_bench)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,23 +164,3 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{r['at'].isoformat()}  {r['event']:<9} {r['route']:<12} {target:<16}"
               f" {r['result']}{attempt}{error}")  # fmt: skip
     return 0
-
-
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    if args.incidents < 1 or args.rate <= 0 or args.group_wait < 0 or args.threads < 1:
-        print("--incidents, --rate and --threads must be positive", file=sys.stderr)
-        return 2
-    print(
-        f"notify bench: {args.incidents} incidents at {args.rate:g}/s, group_wait"
-        f" {args.group_wait}s, {args.threads} delivery threads, one local webhook",
-        flush=True,
-    )
-    result = run_bench(
-        settings,
-        incidents=args.incidents,
-        rate=args.rate,
-        group_wait_s=args.group_wait,
-        threads=args.threads,
-    )
-    print(result.line())
-    return 0 if result.lost == 0 else 1

@@ -1,4 +1,4 @@
-"""Command-line entry points of this area: ``simulate``, ``evaluate`` and ``bench publish``."""
+"""Command-line entry points of this area: ``simulate`` and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -55,12 +55,6 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from simulator.evaluate import evaluate_command
 
     return evaluate_command(args, settings)
-
-
-def _bench_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from simulator.loadgen import bench_command
-
-    return bench_command(args, settings)
 
 
 def register(commands: Commands) -> None:
@@ -154,31 +148,4 @@ def register(commands: Commands) -> None:
         default="5m",
         metavar="DUR",
         help="how long after a fault's end an incident still counts for it (default 5m)",
-    )
-
-    bench = commands.bench.add_parser(
-        "publish", help="load mode: publish telemetry at a target rate from several processes"
-    )
-    bench.set_defaults(func=_bench_publish)
-    bench.add_argument("--processes", type=int, default=2, help="publishing processes (default 2)")
-    bench.add_argument(
-        "--connections", type=int, default=4, help="MQTT connections per process (default 4)"
-    )
-    bench.add_argument(
-        "--seconds", type=float, default=10.0, help="how long to publish (default 10)"
-    )
-    bench.add_argument(
-        "--rate",
-        type=float,
-        default=0.0,
-        help="target msg/s in total (default 0: as fast as possible)",
-    )
-    bench.add_argument(
-        "--qos", type=int, choices=(0, 1), default=0, help="QoS of the messages (default 0)"
-    )
-    bench.add_argument(
-        "--broker",
-        choices=("own", "configured"),
-        default="own",
-        help="'own': a tuned Mosquitto on a free port (default); 'configured': TERMWATCH_MQTT_URL",
     )

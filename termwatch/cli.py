@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "termwatch.web.cli",
     "dashboards.cli",
     "termwatch.run",
+    "bench.cli",
 )
 
 Command = Callable[[argparse.Namespace, Settings], int]

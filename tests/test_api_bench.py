@@ -10,9 +10,9 @@ import shutil
 import psycopg
 import pytest
 
+from bench.api import search_queries
+from bench.fleet import FleetSize, fleet
 from termwatch.cli import main
-from termwatch.web.bench import search_queries
-from termwatch.web.bench_data import FleetSize, fleet
 
 
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")

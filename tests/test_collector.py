@@ -17,8 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from prometheus_client import REGISTRY
 
+from bench.servers import Broker, mosquitto
 from collector import traffic
-from collector.bench import Broker, mosquitto
 from collector.hooks import AvailabilityChange, StoredBatch
 from collector.mqtt import default_client_id
 from collector.service import Collector

@@ -22,8 +22,8 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.servers import Broker, free_port, mosquitto
 from collector import traffic
-from collector.bench import Broker, free_port, mosquitto
 from collector.service import Collector
 from terminals.contract import encode
 from termwatch.db import Row

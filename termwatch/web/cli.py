@@ -1,5 +1,4 @@
-"""Command-line entry points of the web area: ``termwatch api``, ``termwatch status TID``
-and ``termwatch bench api``."""
+"""Command-line entry points of the web area: ``termwatch api`` and ``termwatch status TID``."""
 
 from __future__ import annotations
 
@@ -100,14 +99,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_bench_api(args: argparse.Namespace, settings: Settings) -> int:
-    from termwatch.web.bench import run
-
-    return run(args, settings)
-
-
 def register(commands: Commands) -> None:
-    """Add ``api``, ``status`` and ``bench api``."""
+    """Add ``api`` and ``status``."""
     api = commands.add("api", cmd_api, "serve the HTTP API and the web console")
     api.add_argument("--access-log", action="store_true", help="log every request")
 
@@ -123,11 +116,3 @@ def register(commands: Commands) -> None:
     status.add_argument(
         "--tz-offset-min", type=int, metavar="MIN", help="show times at this UTC offset"
     )
-
-    from termwatch.web.bench import add_arguments
-
-    bench = commands.bench.add_parser(
-        "api", help="API and console latency with a large fleet under ingest load"
-    )
-    bench.set_defaults(func=cmd_bench_api)
-    add_arguments(bench)

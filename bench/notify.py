@@ -11,8 +11,10 @@ default) adds to it by design.
 
 from __future__ import annotations
 
+import argparse
 import math
 import secrets
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -163,3 +165,23 @@ def _open_incident(conn: psycopg.Connection[dict[str, object]], tid: str) -> int
             (row["id"],),
         )
     return int(str(row["id"]))
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.incidents < 1 or args.rate <= 0 or args.group_wait < 0 or args.threads < 1:
+        print("--incidents, --rate and --threads must be positive", file=sys.stderr)
+        return 2
+    print(
+        f"notify bench: {args.incidents} incidents at {args.rate:g}/s, group_wait"
+        f" {args.group_wait}s, {args.threads} delivery threads, one local webhook",
+        flush=True,
+    )
+    result = run_bench(
+        settings,
+        incidents=args.incidents,
+        rate=args.rate,
+        group_wait_s=args.group_wait,
+        threads=args.threads,
+    )
+    print(result.line())
+    return 0 if result.lost == 0 else 1

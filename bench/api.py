@@ -1,7 +1,7 @@
 """``termwatch bench api``: terminal card and console search latency under ingest load.
 
 1. Creates a fresh database on the configured PostgreSQL server (the local one when none is
-   configured) and fills it with COPY (:mod:`termwatch.web.bench_data`): 100,000 registered
+   configured) and fills it with COPY (:mod:`bench.fleet`): 100,000 registered
    terminals with current state, and 30 days of history for the first 1,000 of them.
 2. Starts, each in a process of its own: a Mosquitto on a free port, the collector
    (:class:`collector.service.Collector`) on it, a publisher sending the collector's
@@ -44,12 +44,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from bench.fleet import CITIES, FleetSize, Terminal, fleet, load
+from bench.servers import LOCAL_SERVER, free_port, load_average, mosquitto, scratch_database
 from termwatch.db import connect
 from termwatch.schema import migrate
 from termwatch.settings import ApiToken, HostPort, Settings
-from termwatch.web.bench_data import CITIES, FleetSize, Terminal, fleet, load
 
-LOCAL_SERVER: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT: Final = "benchapi"
 CARD_TARGET_MS: Final = 20.0
 SEARCH_TARGET_MS: Final = 50.0
@@ -75,34 +75,9 @@ class Latencies:
         )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``termwatch bench api`` (defaults: the sizes of the target)."""
-    parser.add_argument("--terminals", type=int, default=100_000, help="registered (100000)")
-    parser.add_argument("--history", type=int, default=1_000, help="with history (1000)")
-    parser.add_argument("--days", type=int, default=30, help="days of history (30)")
-    parser.add_argument("--ops-per-day", type=int, default=48, help="per terminal (48)")
-    parser.add_argument("--rate", type=int, default=5_000, help="ingest msg/s (5000)")
-    parser.add_argument("--requests", type=int, default=2_000, help="of each kind (2000)")
-    parser.add_argument("--warmup-s", type=float, default=5.0, help="ingest before measuring")
-    parser.add_argument(
-        "--keep-database",
-        metavar="NAME",
-        help="load the fleet into this database on the server and keep it; a later run"
-        " with the same sizes reuses it instead of loading again",
-    )
-    parser.add_argument(
-        "--database-server",
-        metavar="DSN",
-        help="PostgreSQL server to create the scratch database on"
-        " (default: TERMWATCH_DATABASE_URL's server, else the local one)",
-    )
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the benchmark; 0 when every request succeeded (the figures say whether the
     targets were met), 1 otherwise."""
-    from collector.bench import free_port, mosquitto, scratch_database
-
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     size = FleetSize(
         terminals=args.terminals, history=args.history, days=args.days, ops_per_day=args.ops_per_day
@@ -110,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     server = args.database_server or settings.database_url or LOCAL_SERVER
     now = datetime.now(UTC)
     agent_token = secrets.token_urlsafe(24)
-    print(f"machine: {os.cpu_count()} cores, load average {_load()} at start", flush=True)
+    print(f"machine: {os.cpu_count()} cores, load average {load_average()} at start", flush=True)
     ctx = mp.get_context("spawn")
     database = (
         kept_database(server, args.keep_database)
@@ -161,7 +136,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             stop.set()
             _stop(procs)
-    print(f"load average {_load()} at the end", flush=True)
+    print(f"load average {load_average()} at the end", flush=True)
     card, search, rate, failures = result
     print(f"GET /api/v1/terminals/{{tid}}: {card.summary()}", flush=True)
     print(f"console search GET /?q=: {search.summary()}", flush=True)
@@ -216,10 +191,6 @@ def _fill(conn: psycopg.Connection[Any], size: FleetSize, now: datetime) -> None
     print(
         f"loaded {sum(counts.values()):,} rows in {time.perf_counter() - started:.0f} s", flush=True
     )
-
-
-def _load() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _serve(settings: Settings) -> None:

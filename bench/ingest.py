@@ -23,11 +23,7 @@ import argparse
 import contextlib
 import multiprocessing as mp
 import os
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,28 +35,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from termwatch.schema import migrate
+from bench.servers import (
+    LOCAL_SERVER,
+    cpu_seconds,
+    load_average,
+    mosquitto,
+    scratch_database,
+)
 from termwatch.settings import MqttUrl, Settings
 
-LOCAL_SERVER: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT: Final = "bench"
-MOSQUITTO_CONF: Final = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-# The collector acknowledges after each commit: lift the limits that would make the broker
-# hold back or drop QoS 1 messages meanwhile.
-max_inflight_messages 0
-max_queued_messages 0
-max_queued_bytes 0
-log_dest stderr
-log_type error
-log_type warning
-"""
-
 
 _interrupted = threading.Event()
 
@@ -90,75 +75,6 @@ class Result:
             f"ingest: {self.rate:.0f} msg/s committed, {self.published - self.stored} lost,"
             f" commit p99 {self.commit_p99_ms:.1f} ms, rss {self.rss_mb:.0f} MB"
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True, slots=True)
-class Broker:
-    url: MqttUrl
-    pid: int
-
-
-@contextlib.contextmanager
-def mosquitto(workdir: Path, *, port: int | None = None) -> Iterator[Broker]:
-    """A Mosquitto tuned for throughput on a local port (a free one by default), for the
-    duration."""
-    path = shutil.which("mosquitto")
-    if path is None:
-        raise RuntimeError("mosquitto is not installed (it is needed for the benchmark)")
-    port = port or free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(MOSQUITTO_CONF.format(port=port), encoding="utf-8")
-    proc = subprocess.Popen([path, "-c", str(conf)], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"mosquitto did not start: {err.strip()}")
-            time.sleep(0.05)  # another process: nothing to wait on but its port
-        yield Broker(MqttUrl("127.0.0.1", port), proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextlib.contextmanager
-def scratch_database(server_dsn: str) -> Iterator[str]:
-    """A new, migrated database on ``server_dsn``'s server, dropped afterwards."""
-    name = f"termwatch_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(server_dsn)
-    params["dbname"] = name
-    dsn = make_conninfo(**params)  # type: ignore[arg-type]
-    try:
-        migrate(dsn)
-        yield dsn
-    finally:
-        with psycopg.connect(server_dsn, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a live process (Linux)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _collector_main(settings: Settings, counts: Any, ready: Any, stop: Any, results: Any) -> None:
@@ -420,7 +336,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, frame: _interrupted.set())
     server = args.database_server or settings.database_url or LOCAL_SERVER
-    print(f"machine: {os.cpu_count()} cores, load average {_load()} at start", flush=True)
+    print(f"machine: {os.cpu_count()} cores, load average {load_average()} at start", flush=True)
     try:
         result = run(
             server,
@@ -438,7 +354,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     cores = os.cpu_count() or 1
     print(
         f"{result.stored} of {result.published} messages committed in {result.seconds:.1f} s"
-        f" in {result.batches} batches; load average {_load()} at the end",
+        f" in {result.batches} batches; load average {load_average()} at the end",
         flush=True,
     )
     print(
@@ -450,28 +366,3 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(result.line(), flush=True)
     return 0 if result.published == result.stored else 1
-
-
-def _load() -> str:
-    """The 1-minute load average: other work on the machine shows in the figures."""
-    return f"{os.getloadavg()[0]:.2f}"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--messages", type=int, default=200_000, help="total (default 200000)")
-    parser.add_argument("--publishers", type=int, default=2, help="processes (default 2)")
-    parser.add_argument(
-        "--terminals", type=int, default=1000, help="terminals per publisher (default 1000)"
-    )
-    parser.add_argument(
-        "--window",
-        type=int,
-        default=20_000,
-        help="most messages published ahead of the commits (default 20000)",
-    )
-    parser.add_argument(
-        "--database-server",
-        metavar="DSN",
-        help="PostgreSQL server to create the scratch database on"
-        " (default: TERMWATCH_DATABASE_URL's server, else the local one)",
-    )
