@@ -34,7 +34,8 @@ def _print_json(value: Any) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"termwatch: {message}", file=sys.stderr)
+    for line in message.splitlines():
+        print(f"termwatch: {line}", file=sys.stderr)
     return 1
 
 
@@ -53,7 +54,7 @@ def cmd_complaints_import(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     except RuleFileError as exc:
-        return _fail(f"rules: {exc}")
+        return _fail(str(exc))
     print(
         f"imported {summary.created} complaints ({summary.known} already known); "
         f"{summary.matched} matched to an operation, {summary.attached} attached to an incident"

@@ -42,8 +42,13 @@ _INT: Final = "tag:yaml.org,2002:int"
 _BOOL: Final = "tag:yaml.org,2002:bool"
 
 
+#: Mistakes reported at most for one rule file (the rest are counted).
+MAX_PROBLEMS: Final = 20
+
+
 class RuleFileError(ValueError):
-    """A rule file is malformed or meaningless; the message has ``file:line: reason``."""
+    """A rule file is malformed or meaningless; the message has one ``file:line: reason``
+    line for each mistake found (one per rule, up to :data:`MAX_PROBLEMS`)."""
 
 
 class _Reader:
@@ -383,16 +388,27 @@ def parse_rules(text: str, source: str = "<rules>", *, base: RuleSet | None = No
         )
     rules: dict[str, Rule] = {rule.name: rule for rule in base.rules} if include and base else {}
     seen: set[str] = set()
+    problems: list[str] = []  # every rule is checked, so that one run lists every mistake
     for node in r.sequence(top["rules"], "rules"):
-        rule, enabled = _rule(r, node, defaults)
-        if rule.name in seen:
-            raise r.fail(node, f"rule {rule.name!r} is defined twice")
+        try:
+            rule, enabled = _rule(r, node, defaults)
+            if rule.name in seen:
+                raise r.fail(node, f"rule {rule.name!r} is defined twice")
+        except RuleFileError as exc:
+            problems.append(str(exc))
+            continue
         seen.add(rule.name)
         if enabled:
             rules[rule.name] = rule
         else:
             rules.pop(rule.name, None)
-    _check_meaning(r, root, tuple(rules.values()))
+    if not problems:
+        _check_meaning(r, root, tuple(rules.values()))
+    if len(problems) > MAX_PROBLEMS:
+        left = len(problems) - MAX_PROBLEMS
+        problems = [*problems[:MAX_PROBLEMS], f"{source}: {left} more problems not shown"]
+    if problems:
+        raise RuleFileError("\n".join(problems))
     return RuleSet(rules=tuple(rules.values()), storm=storm, source=source)
 
 
@@ -434,6 +450,16 @@ def load_rules(path: Path | None) -> RuleSet:
     except UnicodeDecodeError:
         raise RuleFileError(f"{path}: not UTF-8 text") from None
     return parse_rules(text, str(path), base=defaults)
+
+
+def check_rules_file(path: Path | None) -> list[str]:
+    """The mistakes of the rule file a long-running command is about to use, one line
+    each (empty when it loads), so that it can refuse to start naming them."""
+    try:
+        load_rules(path)
+    except RuleFileError as exc:
+        return str(exc).splitlines()
+    return []
 
 
 def with_storm(rules: RuleSet, storm: StormSettings) -> RuleSet:

@@ -18,8 +18,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         terminals = registry.read(path)
     except registry.RegistryError as exc:
-        where = f"{path}:{exc.line}" if exc.line else str(path)
-        print(f"termwatch: {where}: {exc.reason}; nothing was imported", file=sys.stderr)
+        for line, reason in exc.problems:
+            where = f"{path}:{line}" if line else str(path)
+            print(f"termwatch: {where}: {reason}", file=sys.stderr)
+        more = f" ({exc.more} more problems not shown)" if exc.more else ""
+        count = len(exc.problems) + exc.more
+        print(
+            f"termwatch: {path}: refused, {count} problem{'s' if count > 1 else ''}{more};"
+            " nothing was imported",
+            file=sys.stderr,
+        )
         return 1
     with connect(settings.require_database()) as conn:
         result = registry.load(conn, terminals)

@@ -38,13 +38,25 @@ _TID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _MAX_TEXT: Final = 500
 
 
-class RegistryError(ValueError):
-    """The file is refused; ``line`` is its 1-based line number (0: the file as a whole)."""
+#: Problems reported at most for one refused file (the rest are counted).
+MAX_PROBLEMS: Final = 20
 
-    def __init__(self, line: int, reason: str) -> None:
+
+class RegistryError(ValueError):
+    """The file is refused; ``line`` is its 1-based line number (0: the file as a whole).
+
+    ``problems`` lists every ``(line, reason)`` found, up to :data:`MAX_PROBLEMS`, the first
+    being ``(line, reason)``; ``more`` counts those left out.
+    """
+
+    def __init__(
+        self, line: int, reason: str, problems: list[tuple[int, str]] | None = None, more: int = 0
+    ) -> None:
         super().__init__(f"line {line}: {reason}" if line else reason)
         self.line = line
         self.reason = reason
+        self.problems = problems or [(line, reason)]
+        self.more = more
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +90,30 @@ def parse(text: str) -> list[Terminal]:
         _check_header(names)
         terminals: list[Terminal] = []
         first_line: dict[str, int] = {}
+        problems: list[tuple[int, str]] = []
         for values in reader:
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue
-            if len(values) != len(names):
-                raise RegistryError(line, f"{len(values)} fields, the header has {len(names)}")
-            terminal = _terminal(dict(zip(names, (v.strip() for v in values), strict=True)), line)
-            if terminal.tid in first_line:
-                raise RegistryError(
-                    line, f"tid {terminal.tid} is already on line {first_line[terminal.tid]}"
-                )
+            try:
+                if len(values) != len(names):
+                    raise RegistryError(line, f"{len(values)} fields, the header has {len(names)}")
+                row = dict(zip(names, (v.strip() for v in values), strict=True))
+                terminal = _terminal(row, line)
+                if terminal.tid in first_line:
+                    raise RegistryError(
+                        line, f"tid {terminal.tid} is already on line {first_line[terminal.tid]}"
+                    )
+            except RegistryError as exc:
+                problems.append((exc.line, exc.reason))
+                continue
             first_line[terminal.tid] = line
             terminals.append(terminal)
     except csv.Error as exc:
-        raise RegistryError(reader.line_num, f"not valid CSV: {exc}") from None
+        problems.append((reader.line_num, f"not valid CSV: {exc}"))
+    if problems:
+        shown = problems[:MAX_PROBLEMS]
+        raise RegistryError(*shown[0], problems=shown, more=len(problems) - len(shown))
     if not terminals:
         raise RegistryError(0, "the file lists no terminals")
     return terminals
