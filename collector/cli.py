@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from collector.service import Collector
 from termwatch.cli import Commands
+from termwatch.schema import require_schema
 from termwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,17 @@ def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
     Exit status 0 after a clean stop, 1 when the writer stopped on an error (for example,
     the schema is missing: run ``termwatch db migrate``).
     """
+    from rules.config import check_rules_file
     from rules.engine import RuleEngine
     from rules.intake import ComplaintIntake
 
     dsn = settings.require_database()
     settings.require_mqtt()
+    if problems := check_rules_file(settings.rules_file):
+        for line in problems:
+            print(f"termwatch: {line}", file=sys.stderr)
+        return 2
+    require_schema(dsn)
     engine = RuleEngine(settings, dsn)
     collector = Collector(settings, hooks=[engine], complaints=ComplaintIntake(settings))
     try:

@@ -14,7 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import PoolTimeout
+
 from termwatch import __version__
+from termwatch.schema import SchemaError
 from termwatch.settings import Settings, SettingsError, load_settings
 
 #: Modules with a ``register(commands: Commands) -> None`` function.
@@ -92,8 +97,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"termwatch: configuration error: {exc}", file=sys.stderr)
         return 2
+    except SchemaError as exc:
+        print(f"termwatch: {exc}", file=sys.stderr)
+        return 1
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        print(f"termwatch: {database_problem(settings.database_url, exc)}", file=sys.stderr)
+        return 1
+    except psycopg.errors.UndefinedTable as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(
+            f"termwatch: the database has no termwatch schema ({reason});"
+            " run: termwatch db migrate",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def database_problem(dsn: str | None, exc: BaseException) -> str:
+    """One line saying which database failed and how, for a person to act on.
+
+    Names the host, port and database of ``dsn`` (never its password) and the server's or
+    libpq's own reason, without the hints and context lines that follow it.
+    """
+    where = "the database"
+    if dsn:
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            params = {}
+        host = params.get("host") or "localhost"
+        port = params.get("port") or "5432"
+        name = params.get("dbname") or params.get("user") or "postgres"
+        where = f"PostgreSQL at {host}:{port}, database {name}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    # libpq: 'connection failed: connection to server at "h" (h), port p failed: <reason>'
+    reason = reason.rpartition(" failed: ")[2] or reason
+    reason = reason.removeprefix("FATAL:").strip()
+    if isinstance(exc, PoolTimeout) or "timeout" in reason.lower():
+        hint = "is the server up and the network path open?"
+    elif "does not exist" in reason and "database" in reason:
+        hint = "create it (createdb) or fix TERMWATCH_DATABASE_URL"
+    elif "authentication" in reason or "password" in reason:
+        hint = "check the user and password in TERMWATCH_DATABASE_URL"
+    else:
+        hint = "is PostgreSQL running there? check TERMWATCH_DATABASE_URL"
+    return f"cannot use {where}: {reason}; {hint}"
 
 
 if __name__ == "__main__":

@@ -206,7 +206,15 @@ def stop_requested() -> Iterator[threading.Event]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGINT/SIGTERM: exit 0 after a clean stop, 1 when the collector stopped on
     an error (the database lost its schema, for one), 2 when the HTTP address is taken."""
+    from rules.config import check_rules_file
+    from termwatch.schema import require_schema
+
     service = Service(settings, notify_on_event_time=args.notify_clock == "event")
+    if problems := check_rules_file(settings.rules_file):
+        for line in problems:
+            print(f"termwatch: {line}", file=sys.stderr)
+        return 2
+    require_schema(service.dsn)
     with stop_requested() as stop:
         try:
             service.start()

@@ -75,6 +75,11 @@ class Settings:
     queue_max: int = 100_000
     retention_days: int = 90
     compress_after_days: int = 7
+    #: How far back the continuous aggregates are re-materialised (TimescaleDB): late rows
+    #: within it reach the dashboards' hourly views; it must stay inside the retention.
+    aggregate_refresh_days: int = 35
+    #: "auto": TimescaleDB when the server has the extension, "off": plain PostgreSQL.
+    timescaledb: str = "auto"
     notify_log: Path | None = None
     log_level: str = "INFO"
 
@@ -214,6 +219,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "queue_max": _int(100, 10_000_000),
     "retention_days": _int(1, 36_500),
     "compress_after_days": _int(1, 36_500),
+    "aggregate_refresh_days": _int(1, 36_500),
+    "timescaledb": _choice("auto", "off"),
     "notify_log": _path,
     "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
 }
@@ -236,7 +243,20 @@ def load_settings(
         if name in env and env[name] != "":
             raw[key] = (name, env[name])
     values: dict[str, Any] = {key: _PARSERS[key](value, name) for key, (name, value) in raw.items()}
-    return Settings(**values)
+    settings = Settings(**values)
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    """Refuse values that are each valid but wrong together."""
+    if settings.retention_days <= settings.aggregate_refresh_days:
+        raise SettingsError(
+            f"TERMWATCH_RETENTION_DAYS ({settings.retention_days}) must be longer than"
+            f" TERMWATCH_AGGREGATE_REFRESH_DAYS ({settings.aggregate_refresh_days}): the"
+            " continuous aggregates would re-materialise hours whose raw rows are already"
+            " dropped and erase their history; raise the retention or shorten the refresh"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, tuple[str, str]]:

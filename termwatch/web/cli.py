@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal, cast
 
 import msgspec
-import psycopg
 import uvicorn
 from rich.console import Console
 
 from termwatch.cli import Commands
 from termwatch.db import connect
+from termwatch.schema import require_schema
 from termwatch.settings import TID_RE, Settings
 from termwatch.web.card import CardQuery, terminal_card
 from termwatch.web.read import OperationFilter
@@ -23,7 +23,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the HTTP API, the console and ``/metrics`` on ``settings.http``."""
     from termwatch.web.app import create_app
 
-    settings.require_database()
+    require_schema(settings.require_database())
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -77,16 +77,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         op_id=args.op,
         tz=tz,
     )
-    try:
-        with connect(settings.require_database(), autocommit=True) as conn:
-            card = terminal_card(conn, query, now)
-    except psycopg.errors.UndefinedTable:
-        print("termwatch status: the database has no schema; run termwatch db migrate",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    except psycopg.OperationalError as exc:
-        print(f"termwatch status: cannot reach the database: {exc}", file=sys.stderr)
-        return 2
+    with connect(settings.require_database(), autocommit=True) as conn:
+        card = terminal_card(conn, query, now)
     if card is None:
         print(f"termwatch status: no terminal {tid}", file=sys.stderr)
         return 1
