@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -46,6 +48,11 @@ SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 KEEPALIVE_S: Final = 30
 RECONNECT_MIN_S: Final = 1
 RECONNECT_MAX_S: Final = 30
+#: While the broker cannot be reached or refuses the collector, a warning at once and then
+#: one every this many seconds.
+BROKER_WARNING_EVERY_S: Final = 30.0
+#: CONNACK reason codes that mean the credentials (MQTT v5: 0x86, 0x87; v3: 4, 5).
+_CREDENTIALS_REFUSED: Final = frozenset({0x86, 0x87, 4, 5})
 _CLIENT_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -96,6 +103,8 @@ class MqttSource:
         self._connected = False
         self._accepting = True
         self._subscribe_mid: int | None = None
+        self._trouble_since: float | None = None
+        self._trouble_warned: float | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> FastClient:
@@ -111,6 +120,7 @@ class MqttSource:
         if self._url.tls:
             client.tls_set()
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
@@ -176,8 +186,18 @@ class MqttSource:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            log.error("broker %s refused the connection: %s", self._url, reason_code)
+            hint = ""
+            if reason_code.value in _CREDENTIALS_REFUSED:
+                hint = "; check the user name and password in TERMWATCH_MQTT_URL"
+            self._trouble(f"refused the connection: {reason_code}{hint}")
             return
+        if self._trouble_since is not None and self._trouble_warned is not None:
+            log.warning(
+                "the broker %s answers again after %.0f s",
+                self._url,
+                time.monotonic() - self._trouble_since,
+            )
+        self._trouble_since = self._trouble_warned = None
         with self._lock:
             self._generation += 1
             self._connected = True
@@ -194,6 +214,32 @@ class MqttSource:
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         _, mid = client.subscribe([(topic, options) for topic in self.topics])
         self._subscribe_mid = mid
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        """paho could not open the connection (it retries with backoff)."""
+        self._trouble("cannot be reached", probe=True)
+
+    def _trouble(self, what: str, *, probe: bool = False) -> None:
+        """Warn that the broker is unusable: at once, then every
+        :data:`BROKER_WARNING_EVERY_S` while it lasts."""
+        now = time.monotonic()
+        if self._trouble_since is None:
+            self._trouble_since = now
+        if self._trouble_warned is not None and now - self._trouble_warned < BROKER_WARNING_EVERY_S:
+            return
+        self._trouble_warned = now
+        if probe:  # paho does not say why; one short attempt of our own does
+            try:
+                socket.create_connection((self._url.host, self._url.port), timeout=2).close()
+            except OSError as exc:
+                what = f"{what} ({exc.strerror or exc})"
+        lasting = now - self._trouble_since
+        log.warning(
+            "the broker %s %s%s; retrying",
+            self._url,
+            what,
+            f", for {lasting:.0f} s" if lasting >= 1 else "",
+        )
 
     def _on_subscribe(
         self,
