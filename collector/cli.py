@@ -29,6 +29,7 @@ def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
     from rules.config import check_rules_file
     from rules.engine import RuleEngine
     from rules.intake import ComplaintIntake
+    from terminals.gauge import RegistryGauge
 
     dsn = settings.require_database()
     settings.require_mqtt()
@@ -51,6 +52,8 @@ def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    gauge = RegistryGauge(dsn)
+    gauge.start()
     collector.start()
     try:
         while not stop.wait(0.5) and not collector.failed.is_set():
@@ -60,6 +63,7 @@ def cmd_collector(args: argparse.Namespace, settings: Settings) -> int:
             signal.signal(sig, old)
         collector.stop()
         engine.close()
+        gauge.stop()
     error = collector.writer.error
     if error is not None:
         if isinstance(error, psycopg.errors.UndefinedTable):

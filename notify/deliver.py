@@ -28,6 +28,13 @@ from notify.targets import Outcome, Outgoing, Sender
 from termwatch.db import Row
 from termwatch.metrics import NOTIFICATIONS
 
+#: Target types and delivery results, so that every series exists from the start.
+TARGET_TYPES = ("webhook", "apprise")
+RESULTS = ("sent", "retry", "failed")
+for _target in TARGET_TYPES:
+    for _result in RESULTS:
+        NOTIFICATIONS.labels(_target, _result)
+
 log = logging.getLogger(__name__)
 
 

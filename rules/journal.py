@@ -12,11 +12,19 @@ from datetime import datetime
 
 import psycopg
 
+from rules.model import SEVERITIES
+from terminals.kinds import INCIDENT_KINDS
 from termwatch.db import Row
 from termwatch.metrics import INCIDENTS_OPENED, INCIDENTS_RESOLVED
 
 Conn = psycopg.Connection[Row]
 RULES_ACTOR = "rules"
+
+# Every series exists from the start, so that rate() and increase() see the first incident.
+for _kind in INCIDENT_KINDS:
+    for _severity in SEVERITIES:
+        INCIDENTS_OPENED.labels(_kind, _severity)
+        INCIDENTS_RESOLVED.labels(_kind, _severity)
 
 
 @dataclass(slots=True)

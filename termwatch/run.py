@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collector.service import Collector
     from notify.worker import NotifyWorker
     from rules.engine import RuleEngine
+    from terminals.gauge import RegistryGauge
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,17 @@ class Service:
         self._notify: NotifyWorker | None = None
         self._collector: Collector | None = None
         self._engine: RuleEngine | None = None
+        self._gauge: RegistryGauge | None = None
 
     def start(self) -> None:
         from notify.worker import NotifyWorker
         from rules.engine import RuleEngine
+        from terminals.gauge import RegistryGauge
         from termwatch.web.app import create_app
 
         try:
+            self._gauge = RegistryGauge(self.dsn)
+            self._gauge.start()
             self._http = _HttpServer(create_app(self.settings), self.settings)
             self._http.start()
             if self._notify_on_event_time:
@@ -136,6 +141,9 @@ class Service:
         http, self._http = self._http, None
         if http is not None:
             http.stop()
+        gauge, self._gauge = self._gauge, None
+        if gauge is not None:
+            gauge.stop()
 
 
 class _HttpServer:

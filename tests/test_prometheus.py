@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,22 +16,30 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 import termwatch.metrics
+from termwatch.db import Row
+from termwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 RULES = PROMETHEUS_DIR / "rules" / "termwatch.yml"
 RULE_TESTS = PROMETHEUS_DIR / "tests" / "termwatch_test.yml"
+DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 #: Metrics the rules and dashboards use that termwatch/metrics.py does not define yet.
-PENDING_METRICS = {"termwatch_terminals_registered"}
+PENDING_METRICS: set[str] = set()
 
 needs_promtool = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool not installed (Debian package prometheus)"
@@ -219,3 +228,65 @@ def test_a_real_prometheus_scrapes_termwatch_and_finds_its_message_counter(
     assert kinds == set(termwatch.metrics.KINDS)
     assert outcomes == set(termwatch.metrics.OUTCOMES)
     assert all(s["metric"]["instance"] == termwatch_api for s in found)
+
+
+def _names_in_rules_and_dashboards() -> set[str]:
+    rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    text = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+    for path in DASHBOARDS:
+        text += " ".join(re.findall(r'"expr": "((?:[^"\\]|\\.)*)"', path.read_text("utf-8")))
+    return _used_names(text)
+
+
+def test_every_series_the_rules_and_dashboards_read_is_served_by_a_running_serve(
+    settings: Settings, db: psycopg.Connection[Row]
+) -> None:
+    from terminals import registry
+    from tests.test_demo import serve
+    from tests.test_two_collectors import drop_session
+
+    registry.load(
+        db,
+        [registry.Terminal("T-METRIC1", "a", "b", "c", "d", None, None, "m", "g")],
+    )
+    db.commit()
+    program = serve(settings, _free_port())
+    try:
+        program.wait_for_line(r"subscribed to", 60)
+        ts = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+        payload = (
+            f'{{"v":1,"tid":"T-METRIC1","id":"m-1","ts":"{ts.isoformat()}","seq":1,'
+            '"devices":{"printer":{"device":"hardwareError"}}}'
+        )
+        publish_one(settings, f"{settings.topic_root}/T-METRIC1/status", payload)
+        program.poll("/api/v1/incidents?tid=T-METRIC1", "agent-token-1", 30)
+        assert _get(f"{program.base}/healthz")[0] in (200, 503)
+        status, body = _get(f"{program.base}/metrics")
+        assert status == 200
+    finally:
+        program.interrupt(signal.SIGTERM)
+        program.kill()
+        drop_session(settings, f"{settings.topic_root}-serve")
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+    used = _names_in_rules_and_dashboards()
+    assert {"termwatch_terminals_registered", "termwatch_incidents_opened_total"} <= used
+    assert sorted(used - set(samples)) == []
+    assert samples["termwatch_terminals_registered"] == 1
+
+
+def publish_one(settings: Settings, topic: str, payload: str) -> None:
+    assert settings.mqtt_url is not None
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect(settings.mqtt_url.host, settings.mqtt_url.port)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -21,10 +21,13 @@ from termwatch.web.read import OperationFilter
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the HTTP API, the console and ``/metrics`` on ``settings.http``."""
+    from terminals.gauge import RegistryGauge
     from termwatch.web.app import create_app
 
     require_schema(settings.require_database())
     app = create_app(settings)
+    gauge = RegistryGauge(settings.require_database())
+    gauge.start()
     uvicorn.run(
         app,
         host=settings.http.host,
@@ -33,6 +36,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         access_log=args.access_log,
         server_header=False,
     )
+    gauge.stop()
     return 0
 
 
