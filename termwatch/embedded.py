@@ -43,6 +43,9 @@ def free_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
     """A TCP port free on ``host`` now: ``preferred`` when it is free, else one the OS picks."""
     for port in (preferred, 0) if preferred else (0,):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the servers bind: a port whose last connections are in TIME_WAIT (the
+            # previous run's) is free to them, and so it is kept.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port or 0))
             except OSError:

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -140,7 +141,12 @@ def test_the_demo_shows_an_incident_stops_on_ctrl_c_and_restarts_on_its_data(
         url = demo.wait_for_line(r"termwatch demo is running: (\S+)", START_DEADLINE_S)
         agent = demo.wait_for_line(r"agent token\s+(\S+)", 5)[1]
         engineer = demo.wait_for_line(r"engineer token\s+(\S+)", 5)[1]
+        database = demo.wait_for_line(r"database\s+(postgresql://\S+) \(embedded\)", 5)[1]
+        broker = demo.wait_for_line(r"broker\s+(mqtt://127\.0\.0\.1:\d+) \(", 5)[1]
         assert url[1] == f"http://127.0.0.1:{port}/"
+        assert re.fullmatch(r"postgresql://postgres@127\.0\.0\.1:\d+/termwatch", database)
+        with psycopg.connect(database, connect_timeout=5) as conn:  # a person's psql works
+            assert conn.execute("SELECT count(*) FROM terminals").fetchone() == (48,)
         assert time.monotonic() - started < START_DEADLINE_S
 
         incidents = demo.poll("/api/v1/incidents", agent, INCIDENT_DEADLINE_S)
@@ -167,6 +173,9 @@ def test_the_demo_shows_an_incident_stops_on_ctrl_c_and_restarts_on_its_data(
     try:
         again.wait_for_line(r"termwatch demo is running", START_DEADLINE_S)
         assert again.wait_for_line(r"agent token\s+(\S+)", 5)[1] == agent
+        # The same addresses as the first run: tools pointed at the demo keep working.
+        assert again.wait_for_line(r"database\s+(\S+)", 5)[1] == database
+        assert again.wait_for_line(r"broker\s+(\S+)", 5)[1] == broker
         kept = again.poll(f"/api/v1/incidents?tid={first['tid']}", agent, 10)
         assert first["id"] in {i["id"] for i in kept}
         assert again.interrupt() == 0

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from collector.clock import EventClock
 from termwatch.demo_data.fleet import FleetSimulator, load_fleet
@@ -82,9 +83,23 @@ def demo_clock() -> EventClock:
     return EventClock(grace_s=DEMO_CLOCK_GRACE_S)
 
 
-def banner(settings: Settings, state: DemoSecrets, data_dir: Path, infra: Infrastructure) -> str:
-    database = "embedded PostgreSQL" if infra.postgres else "TERMWATCH_DATABASE_URL"
-    broker = f"{infra.broker.kind} {infra.broker.url}" if infra.broker else "TERMWATCH_MQTT_URL"
+def shown_dsn(dsn: str) -> str:
+    """``dsn`` as a URL a person can copy, without its password."""
+    params = conninfo_to_dict(dsn)
+    user = params.get("user") or "postgres"
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    return f"postgresql://{user}@{host}:{port}/{params.get('dbname') or user}"
+
+
+def banner(
+    settings: Settings, state: DemoSecrets, data_dir: Path, infra: Infrastructure, dsn: str
+) -> str:
+    """What the demo prints once it runs: where it is and how to reach each part."""
+    database = shown_dsn(dsn)
+    database += " (embedded)" if infra.postgres else " (TERMWATCH_DATABASE_URL)"
+    url = infra.broker.url if infra.broker else settings.require_mqtt()
+    broker = f"{url} ({infra.broker.kind}, embedded)" if infra.broker else f"{url}"
     incidents = f"{settings.base_url}/api/v1/incidents"
     lines = [
         "",
@@ -99,6 +114,7 @@ def banner(settings: Settings, state: DemoSecrets, data_dir: Path, infra: Infras
         f"  notifications   {settings.notify_log}",
         f"  logs            {data_dir / 'termwatch.log'}, {data_dir / 'simulator.log'}",
         f"  API             curl -H 'Authorization: Bearer {state.agent}' {incidents}",
+        f"  CLI             TERMWATCH_DATABASE_URL={shown_dsn(dsn)} termwatch incidents list",
         "",
         "  Ctrl-C stops it; `termwatch demo` again continues on the same data.",
         "",
@@ -158,7 +174,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                     f"termwatch demo: warning: the collector is not subscribed to the broker"
                     f" after {SUBSCRIBE_TIMEOUT_S:.0f} s; see {data_dir / 'termwatch.log'}"
                 )
-            say.line(banner(settings, state, data_dir, infra))
+            say.line(banner(settings, state, data_dir, infra, dsn))
             simulator = FleetSimulator(
                 settings,
                 dsn,
