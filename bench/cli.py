@@ -131,7 +131,19 @@ def _publish(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+def _import(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = bench.add_parser(
+        "import", help="time and peak memory of 'termwatch terminals import' of a large fleet"
+    )
+    parser.set_defaults(func=_lazy("bench.registry", "main"))
+    parser.add_argument(
+        "--terminals", type=int, default=200_000, help="in the registry (default 200000)"
+    )
+    parser.add_argument("--database-server", metavar="DSN", help=DATABASE_SERVER_HELP)
+
+
 def register(commands: Commands) -> None:
-    """Add ``bench ingest``, ``bench api``, ``bench notify`` and ``bench publish``."""
-    for add in (_ingest, _api, _notify, _publish):
+    """Add ``bench ingest``, ``bench api``, ``bench notify``, ``bench publish`` and
+    ``bench import``."""
+    for add in (_ingest, _api, _notify, _publish, _import):
         add(commands.bench)

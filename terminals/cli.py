@@ -16,7 +16,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Load the registry file; exit 1 (changing nothing) when it is refused."""
     path: Path = args.file
     try:
-        terminals = registry.read(path)
+        total = registry.check_file(path)
+        with connect(settings.require_database()) as conn:
+            result = registry.load(conn, registry.terminals_of(registry.file_lines(path)))
     except registry.RegistryError as exc:
         for line, reason in exc.problems:
             where = f"{path}:{line}" if line else str(path)
@@ -29,11 +31,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
-    with connect(settings.require_database()) as conn:
-        result = registry.load(conn, terminals)
     print(
-        f"imported {len(terminals)} terminals from {path}:"
-        f" {result.inserted} new, {result.updated} updated"
+        f"imported {total} terminals from {path}: {result.inserted} new, {result.updated} updated"
     )
     return 0
 
