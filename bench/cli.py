@@ -50,10 +50,18 @@ def _ingest(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = bench.add_parser(
         "ingest",
         help="messages per second the collector commits, on its own broker and database",
-        description="Messages per second the collector commits with the rules on, on a"
-        " Mosquitto and a scratch database of its own; the last line holds the figures.",
+        description="Messages per second the collector commits and judges with the default"
+        " rules, as deployed, beside the figure without rules; on a Mosquitto and scratch"
+        " databases of its own. The last line holds the figures.",
     )
     parser.set_defaults(func=_lazy("bench.ingest", "cmd_ingest"))
+    parser.add_argument(
+        "--rules",
+        choices=("both", "on", "off"),
+        default="both",
+        help="the default rules and complaint intake as deployed ('on'), none ('off'),"
+        " or one run of each, rules off first (default 'both')",
+    )
     parser.add_argument("--messages", type=int, default=200_000, help="total (default 200000)")
     parser.add_argument("--publishers", type=int, default=2, help="processes (default 2)")
     parser.add_argument(

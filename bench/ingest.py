@@ -7,9 +7,17 @@ own, and publishes a realistic mix of contract messages (heartbeats, operations,
 status) from several publisher processes, as fast as the collector commits them: the
 publishers keep at most ``--window`` messages ahead of the commits.
 
+The collector runs as ``serve`` and ``collector`` run it: with the default rules and the
+complaint intake as its after-commit hooks (``--rules on``). ``--rules both`` (the default)
+first measures it with no hooks at all on a broker and database of their own, and prints
+that figure beside the deployed one; ``--rules off`` measures only that.
+
 The last line printed is::
 
-    ingest: <N> msg/s committed, <L> lost, commit p99 <X> ms, rss <M> MB
+    ingest: <N> msg/s committed, <L> lost, commit p99 <X> ms, rss <M> MB, rules <on|off>
+            [; rules off <K> msg/s]
+
+(one line; the part in brackets with ``--rules both``).
 
 ``N`` is the messages committed divided by the time from the first publish to the last
 commit; ``L`` is the messages the broker acknowledged to the publishers minus the rows
@@ -70,21 +78,32 @@ class Result:
     def rate(self) -> float:
         return self.stored / self.seconds if self.seconds > 0 else 0.0
 
-    def line(self) -> str:
+    def line(self, rules: bool) -> str:
         return (
             f"ingest: {self.rate:.0f} msg/s committed, {self.published - self.stored} lost,"
-            f" commit p99 {self.commit_p99_ms:.1f} ms, rss {self.rss_mb:.0f} MB"
+            f" commit p99 {self.commit_p99_ms:.1f} ms, rss {self.rss_mb:.0f} MB,"
+            f" rules {'on' if rules else 'off'}"
         )
 
 
-def _collector_main(settings: Settings, counts: Any, ready: Any, stop: Any, results: Any) -> None:
+def _collector_main(
+    settings: Settings, rules: bool, counts: Any, ready: Any, stop: Any, results: Any
+) -> None:
     """The collector process: run until ``stop``, then report commit times and memory.
-    It writes the messages committed so far to ``counts[0]``."""
+    It writes the messages committed so far to ``counts[0]``. With ``rules``, the default
+    rules and the complaint intake run as its hooks, as in ``serve``."""
     from collector.service import Collector
+    from rules.engine import RuleEngine
+    from rules.intake import ComplaintIntake
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
 
-    collector = Collector(settings)
+    engine = RuleEngine(settings, settings.require_database()) if rules else None
+    collector = Collector(
+        settings,
+        hooks=[engine] if engine else [],
+        complaints=ComplaintIntake(settings) if rules else None,
+    )
     collector.start()
     if not collector.wait_ready(30):
         results.put(("error", "the collector did not connect to the benchmark broker"))
@@ -94,6 +113,8 @@ def _collector_main(settings: Settings, counts: Any, ready: Any, stop: Any, resu
         counts[0] = collector.processed
     counts[0] = collector.processed
     collector.stop()
+    if engine is not None:
+        engine.close()
     times = sorted(collector.writer.commit_seconds)
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))] if times else 0.0
     results.put(("ok", p99, _peak_rss_mb(), len(times)))
@@ -158,6 +179,7 @@ def run(
     terminals: int,
     window: int,
     settings: Settings,
+    rules: bool = True,
     log: Any = print,
 ) -> Result:
     """Run the benchmark once; see the module docstring."""
@@ -183,7 +205,7 @@ def run(
         publisher_cpu = ctx.Queue()
         collector = ctx.Process(
             target=_collector_main,
-            args=(bench_settings, counts, collector_ready, stop, results),
+            args=(bench_settings, rules, counts, collector_ready, stop, results),
             name="bench-collector",
         )
         collector.start()
@@ -337,18 +359,35 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(sig, lambda signum, frame: _interrupted.set())
     server = args.database_server or settings.database_url or LOCAL_SERVER
     print(f"machine: {os.cpu_count()} cores, load average {load_average()} at start", flush=True)
-    try:
-        result = run(
-            server,
-            messages=args.messages,
-            publishers=args.publishers,
-            terminals=args.terminals,
-            window=args.window,
-            settings=settings,
-        )
-    except Interrupted:
-        print("termwatch: bench ingest interrupted", file=sys.stderr)
-        return 130
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.rules]
+    results: dict[bool, Result] = {}
+    for rules in modes:
+        print(f"-- rules {'on (default rules, complaint intake)' if rules else 'off'}", flush=True)
+        try:
+            result = run(
+                server,
+                messages=args.messages,
+                publishers=args.publishers,
+                terminals=args.terminals,
+                window=args.window,
+                settings=settings,
+                rules=rules,
+            )
+        except Interrupted:
+            print("termwatch: bench ingest interrupted", file=sys.stderr)
+            return 130
+        _report(result, rules)
+        results[rules] = result
+    last = modes[-1]
+    line = results[last].line(last)
+    if last and False in results:
+        line += f"; rules off {results[False].rate:.0f} msg/s"
+    print(line, flush=True)
+    lost = any(r.published != r.stored for r in results.values())
+    return 1 if lost else 0
+
+
+def _report(result: Result, rules: bool) -> None:
     per_message = {k: v / max(result.stored, 1) * 1e6 for k, v in result.cpu_s.items()}
     total = sum(per_message.values())
     cores = os.cpu_count() or 1
@@ -364,5 +403,4 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f" on {cores} cores doing nothing else)",
         flush=True,
     )
-    print(result.line(), flush=True)
-    return 0 if result.published == result.stored else 1
+    print(result.line(rules), flush=True)
