@@ -206,6 +206,7 @@ def stop_requested() -> Iterator[threading.Event]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run until SIGINT/SIGTERM: exit 0 after a clean stop, 1 when the collector stopped on
     an error (the database lost its schema, for one), 2 when the HTTP address is taken."""
+    settings.require_link_key()
     service = Service(settings, notify_on_event_time=args.notify_clock == "event")
     with stop_requested() as stop:
         try:

@@ -32,9 +32,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from termwatch.db import Row, make_pool
+from termwatch.links import LinkSigner
 from termwatch.metrics import HTTP_SECONDS
 from termwatch.settings import Settings
-from termwatch.web import api, console
+from termwatch.web import api, console, links
 from termwatch.web.auth import TokenBook
 from termwatch.web.context import Clock, Context
 from termwatch.web.http import ApiError, error_response
@@ -60,7 +61,12 @@ def create_app(
     runs the collector may pass its event clock (with the wall clock before the first
     message), so that a replay at speed reads consistently.
     """
-    ctx = Context(settings=settings, tokens=TokenBook(settings.api_tokens), clock=clock)
+    ctx = Context(
+        settings=settings,
+        tokens=TokenBook(settings.api_tokens),
+        clock=clock,
+        links=LinkSigner(settings.link_key) if settings.link_key else None,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -85,6 +91,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             *api.routes(),
             *console.routes(),
+            *links.routes(),
             Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
         ],
         exception_handlers={

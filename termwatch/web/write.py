@@ -17,6 +17,7 @@ from rules import lifecycle, silences
 from rules.intake import ComplaintIntake
 from terminals.contract import Complaint
 from termwatch.db import Row
+from termwatch.links import Link, LinkRefused
 from termwatch.settings import Settings
 from termwatch.web import incident_read, read
 from termwatch.web.http import ApiError
@@ -82,6 +83,51 @@ class Writer:
             except ValueError as exc:
                 raise _refused(exc, {"actor": "by"}) from None
             return _detail(conn, incident_id)
+
+    def act_by_link(self, link: Link, note: str | None, now: datetime) -> str | None:
+        """Do what a verified ``link`` allows, as its recipient, and record the link as used,
+        in one transaction. Returns None when done, or the incident's status when the
+        change no longer applies (then the link stays unused).
+
+        Raises :class:`LinkRefused` (``used``) when the link acted before, ApiError 404 when
+        the incident is gone, 422 for a bad note.
+        """
+        change = lifecycle.acknowledge if link.action == "ack" else lifecycle.resolve
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    found = conn.execute(
+                        "SELECT status FROM incidents WHERE id = %s", (link.incident_id,)
+                    ).fetchone()
+                    if found is None:
+                        raise ApiError(404, "not found")
+                    used = conn.execute(
+                        "INSERT INTO action_links"
+                        " (link_id, incident_id, action, recipient, used_at, expires_at)"
+                        " VALUES (%s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT (link_id) DO NOTHING RETURNING link_id",
+                        (link.id, link.incident_id, link.action, link.recipient, now,
+                         link.expires_at),
+                    ).fetchone()  # fmt: skip
+                    if used is None:
+                        raise LinkRefused("used", "this link has already been used")
+                    change(conn, link.incident_id, link.actor, note, now)
+            except lifecycle.InvalidTransition as exc:
+                return exc.status
+            except ValueError as exc:
+                if isinstance(exc, LinkRefused):
+                    raise
+                raise _refused(exc, {}) from None
+        return None
+
+    def link_used_at(self, link: Link) -> datetime | None:
+        """When ``link`` was used, or None if it has not been."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT used_at FROM action_links WHERE link_id = %s", (link.id,)
+            ).fetchone()
+            conn.commit()
+        return row["used_at"] if row is not None else None
 
     def create_silence(self, body: SilenceIn, actor: str, now: datetime) -> Silence:
         """A new silence from ``now``; 422 naming the field the rule engine refuses."""
