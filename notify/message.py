@@ -177,6 +177,8 @@ def _text(
         lines.append(f"Terminals affected: {v.children} ({names}{more})")
     opened: datetime = r["opened_at"]
     lines.append(f"Since: {_when(opened, tz)} ({_ago(now - opened)} ago)")
+    if r["acknowledged_by"] and r["acknowledged_at"] is not None:
+        lines.append(f"Acknowledged: {_when(r['acknowledged_at'], tz)} by {r['acknowledged_by']}")
     if event == "resolved" and r["resolved_at"] is not None:
         by = f" by {r['resolved_by']}" if r["resolved_by"] else ""
         lines.append(f"Resolved: {_when(r['resolved_at'], tz)}{by}")

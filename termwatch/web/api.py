@@ -87,6 +87,21 @@ def _decode(body: bytes, kind: type[_T], fields: tuple[str, ...]) -> _T:
     return value
 
 
+def actor_of(who: Principal, by: str | None) -> str:
+    """Who a change is recorded as: a person's token is that person (a ``by`` naming anyone
+    else is refused, 422); a role token is ``by`` when given, else the role."""
+    given = (by or "").strip()
+    if who.personal:
+        if given and given != who.name:
+            raise ApiError(
+                422,
+                f"by: the actor is taken from your token ({who.name}); leave by out",
+                field="by",
+            )
+        return who.name
+    return given or who.name
+
+
 def _path_id(request: Request) -> int:
     value = int(request.path_params["id"])
     if value > MAX_ID:
@@ -99,14 +114,14 @@ def _path_id(request: Request) -> int:
 
 async def post_complaint(request: Request) -> Response:
     """Register a complaint; 201 when new, 200 with the first result for a known ``ref``."""
-    principal(request, "agent")
+    who = principal(request, "agent")
     ctx = ctx_of(request)
     try:
         complaint = _decode(await _body(request), Complaint, _COMPLAINT_FIELDS)
     except ApiError:
         MESSAGES.labels("complaints", "rejected").inc()
         raise
-    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, ctx.clock())
+    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, ctx.clock(), who.name)
     return JSONResponse(result, status_code=201 if result.created else 200)
 
 
@@ -152,7 +167,7 @@ async def _change_incident(request: Request, action: Literal["ack", "resolve"]) 
     ctx = ctx_of(request)
     writer = ctx.write()
     change = writer.acknowledge if action == "ack" else writer.resolve
-    actor = (note.by or "").strip() or who.name
+    actor = actor_of(who, note.by)
     detail = await run_in_threadpool(change, incident_id, actor, note.note, ctx.clock())
     return JSONResponse(detail)
 
@@ -234,7 +249,7 @@ async def create_silence(request: Request) -> Response:
     who = principal(request, "engineer")
     body = _decode(await _body(request), SilenceIn, _SILENCE_FIELDS)
     ctx = ctx_of(request)
-    actor = (body.by or "").strip() or who.name
+    actor = actor_of(who, body.by)
     silence = await run_in_threadpool(ctx.write().create_silence, body, actor, ctx.clock())
     return JSONResponse(silence, status_code=201)
 

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from termwatch import accounts
 from termwatch.db import Row, make_pool
 from termwatch.links import LinkSigner
 from termwatch.metrics import HTTP_SECONDS
@@ -68,6 +69,16 @@ def create_app(
         links=LinkSigner(settings.link_key) if settings.link_key else None,
     )
 
+    def by_token(presented: str) -> accounts.Account | None:
+        with ctx.connection() as conn:
+            return accounts.lookup(conn, presented)
+
+    def by_name(name: str) -> accounts.Account | None:
+        with ctx.connection() as conn:
+            return accounts.named(conn, name)
+
+    ctx.tokens = TokenBook(settings.api_tokens, by_token=by_token, by_name=by_name)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = pool is None
@@ -75,7 +86,7 @@ def create_app(
         assert ctx.pool is not None
         ctx.writer = Writer(settings, ctx.pool)
         if not settings.api_tokens:
-            log.warning("TERMWATCH_API_TOKENS is not set: the API refuses every request")
+            log.info("TERMWATCH_API_TOKENS is not set: only people's tokens are accepted")
         try:
             yield
         finally:

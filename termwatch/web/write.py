@@ -33,17 +33,27 @@ class Writer:
         self._pool = pool
         self._intake = ComplaintIntake(settings)
 
-    def submit_complaint(self, complaint: Complaint, now: datetime) -> ComplaintResult:
+    def submit_complaint(
+        self, complaint: Complaint, now: datetime, actor: str | None = None
+    ) -> ComplaintResult:
         """Store and correlate a complaint; a known ``ref`` returns its first result.
 
         The intake counts the complaint in ``termwatch_messages_total`` (stored or duplicate)
         and settles a race between two posts of one ``ref`` by the unique key. As on the
         MQTT path, the rules run at the complaint's ``received_at`` (event time), but never
         later than ``now``: a CRM whose clock runs ahead cannot move an incident's times
-        into the future.
+        into the future. ``actor``, who registered it, is kept in ``submitted_by`` (the first
+        registration's).
         """
         with self._pool.connection() as conn:
             result = self._intake.submit(conn, complaint, min(complaint.received_at, now))
+            if actor and result.created:
+                conn.execute(
+                    "UPDATE complaints SET submitted_by = %s"
+                    " WHERE id = %s AND submitted_by IS NULL",
+                    (actor[:128], result.id),
+                )
+                conn.commit()
         return ComplaintResult(
             id=result.id,
             ref=result.ref,
