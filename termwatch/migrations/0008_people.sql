@@ -24,3 +24,30 @@ CREATE TABLE accounts (
 
 -- Who registered a complaint through the API or the console (NULL: the MQTT path, a CSV import).
 ALTER TABLE complaints ADD COLUMN submitted_by text;
+
+-- Silences with Alertmanager's matchers: [{"label": "severity", "op": "=~", "value": "..."}].
+-- The tid, region and kind columns stay, filled from the equality matchers on them; existing
+-- silences become equality matchers on the fields they had (and a row written with those
+-- columns only, by an older writer, reads as those matchers: rules/silences.py).
+ALTER TABLE silences ADD COLUMN matchers jsonb NOT NULL DEFAULT '[]'::jsonb;
+UPDATE silences SET matchers = (
+    SELECT coalesce(jsonb_agg(jsonb_build_object('label', label, 'op', '=', 'value', value)
+                              ORDER BY n), '[]'::jsonb)
+    FROM (VALUES (1, 'tid', tid), (2, 'region', region), (3, 'kind', kind)) AS m (n, label, value)
+    WHERE value IS NOT NULL
+);
+DO $$
+DECLARE
+    name text;
+BEGIN
+    FOR name IN
+        SELECT conname FROM pg_constraint
+        WHERE conrelid = 'silences'::regclass AND contype = 'c'
+          AND pg_get_constraintdef(oid) LIKE '%tid IS NOT NULL%'
+    LOOP
+        EXECUTE format('ALTER TABLE silences DROP CONSTRAINT %I', name);
+    END LOOP;
+END $$;
+ALTER TABLE silences ADD CONSTRAINT silences_some_matcher CHECK (
+    jsonb_array_length(matchers) > 0 OR tid IS NOT NULL OR region IS NOT NULL OR kind IS NOT NULL
+);

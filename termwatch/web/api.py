@@ -27,7 +27,7 @@ from termwatch.web.auth import Principal, require
 from termwatch.web.card import CardQuery, terminal_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, JSONResponse, Params, reject_nul, validation_error
-from termwatch.web.models import INCIDENT_STATUSES, NoteIn, SilenceIn
+from termwatch.web.models import INCIDENT_STATUSES, NoteIn, SilenceIn, SilencePreviewIn
 from termwatch.web.openapi import openapi_document
 from termwatch.web.read import OperationFilter
 from termwatch.web.search import search
@@ -38,6 +38,7 @@ MAX_ID: Final = 2**63 - 1
 _COMPLAINT_FIELDS: Final = tuple(Complaint.__struct_fields__)
 _NOTE_FIELDS: Final = tuple(NoteIn.__struct_fields__)
 _SILENCE_FIELDS: Final = tuple(SilenceIn.__struct_fields__)
+_PREVIEW_FIELDS: Final = tuple(SilencePreviewIn.__struct_fields__)
 
 
 def ctx_of(request: Request) -> Context:
@@ -254,6 +255,14 @@ async def create_silence(request: Request) -> Response:
     return JSONResponse(silence, status_code=201)
 
 
+async def preview_silence(request: Request) -> Response:
+    """The open incidents a silence with these matchers would match (*extension*)."""
+    principal(request, "engineer")
+    body = _decode(await _body(request), SilencePreviewIn, _PREVIEW_FIELDS)
+    ctx = ctx_of(request)
+    return JSONResponse(await run_in_threadpool(ctx.write().preview_silence, body))
+
+
 def expire_silence(request: Request) -> Response:
     principal(request, "engineer")
     silence_id = _path_id(request)
@@ -285,5 +294,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/terminals", search_terminals, methods=["GET"]),
         Route("/api/v1/terminals/{tid}", get_terminal, methods=["GET"]),
         Route("/api/v1/silences", silences, methods=["GET", "POST"]),
+        Route("/api/v1/silences/preview", preview_silence, methods=["POST"]),
         Route("/api/v1/silences/{id:int}", expire_silence, methods=["DELETE"]),
     ]

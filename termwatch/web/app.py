@@ -36,7 +36,7 @@ from termwatch.db import Row, make_pool
 from termwatch.links import LinkSigner
 from termwatch.metrics import HTTP_SECONDS
 from termwatch.settings import Settings
-from termwatch.web import api, console, links
+from termwatch.web import api, console, links, silences_page
 from termwatch.web.auth import TokenBook
 from termwatch.web.context import Clock, Context
 from termwatch.web.http import ApiError, error_response
@@ -103,6 +103,7 @@ def create_app(
             *api.routes(),
             *console.routes(),
             *links.routes(),
+            *silences_page.routes(),
             Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
         ],
         exception_handlers={

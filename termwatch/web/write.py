@@ -21,7 +21,14 @@ from termwatch.links import Link, LinkRefused
 from termwatch.settings import Settings
 from termwatch.web import incident_read, read
 from termwatch.web.http import ApiError
-from termwatch.web.models import ComplaintResult, IncidentDetail, Silence, SilenceIn
+from termwatch.web.models import (
+    ComplaintResult,
+    IncidentDetail,
+    Silence,
+    SilenceIn,
+    SilencePreview,
+    SilencePreviewIn,
+)
 
 Pool = ConnectionPool[psycopg.Connection[Row]]
 
@@ -140,15 +147,15 @@ class Writer:
         return row["used_at"] if row is not None else None
 
     def create_silence(self, body: SilenceIn, actor: str, now: datetime) -> Silence:
-        """A new silence from ``now``; 422 naming the field the rule engine refuses."""
+        """A new silence from ``now``, with the warnings of :func:`rules.silences.warnings`;
+        422 naming the field the rule engine refuses (an unknown kind, a bad regex...)."""
         ends_at = body.ends_at or now + timedelta(seconds=body.duration_s or 0)
         with self._pool.connection() as conn:
             try:
+                found = _matchers(body)
                 silence_id = silences.create(
                     conn,
-                    tid=body.tid,
-                    region=body.region,
-                    kind=body.kind,
+                    matchers=found,
                     ends_at=ends_at,
                     created_by=actor,
                     comment=body.comment,
@@ -156,24 +163,54 @@ class Writer:
                 )
             except ValueError as exc:
                 raise _refused(exc, {"created_by": "by"}) from None
-            row = conn.execute(
-                f"SELECT {', '.join(Silence.__struct_fields__)} FROM silences WHERE id = %s",
-                (silence_id,),
-            ).fetchone()
-        assert row is not None  # committed just above; silences are never deleted
-        return Silence(**row)
+            warned = silences.warnings(conn, found)
+            rows = [r for r in silences.list_active(conn, now) if r["id"] == silence_id]
+            conn.commit()
+        assert rows  # committed just above, in force from now
+        return _silence(rows[0], warned)
+
+    def preview_silence(self, body: SilencePreviewIn) -> SilencePreview:
+        """The open incidents the matchers of ``body`` match, and the warnings; 422 when a
+        matcher is refused."""
+        with self._pool.connection() as conn:
+            try:
+                found = _matchers(body)
+            except ValueError as exc:
+                raise _refused(exc, {}) from None
+            ids = [int(r["id"]) for r in silences.preview(conn, found)]
+            warned = silences.warnings(conn, found)
+            rows = conn.execute(
+                f"SELECT {read.INCIDENT_COLUMNS} FROM incidents i"
+                " LEFT JOIN terminals t ON t.tid = i.tid WHERE i.id = ANY(%s)"
+                " ORDER BY i.opened_at, i.id",
+                (ids,),
+            ).fetchall()
+            matched = [read.incident_from(r) for r in rows]
+            conn.commit()
+        return SilencePreview(matchers=[str(m) for m in found], matches=matched, warnings=warned)
 
     def list_silences(self, now: datetime) -> list[Silence]:
         """Silences in force at ``now``, ending soonest first."""
         with self._pool.connection() as conn:
             rows = silences.list_active(conn, now)
-        return [Silence(**{name: row[name] for name in Silence.__struct_fields__}) for row in rows]
+        return [_silence(row, []) for row in rows]
 
     def expire_silence(self, silence_id: int, now: datetime) -> None:
         """End a silence now; 404 when it is unknown or no longer in force."""
         with self._pool.connection() as conn:
             if not silences.expire(conn, silence_id, now):
                 raise ApiError(404, f"no active silence {silence_id}")
+
+
+def _matchers(body: SilenceIn | SilencePreviewIn) -> list[silences.Matcher]:
+    """The checked matchers of a silence body; raises ValueError naming the field."""
+    given = [silences.matcher(m.label, m.op, m.value) for m in body.matchers or ()]
+    return silences.matchers_of(tid=body.tid, region=body.region, kind=body.kind, matchers=given)
+
+
+def _silence(row: dict[str, object], warned: list[str]) -> Silence:
+    values = {name: row[name] for name in Silence.__struct_fields__ if name in row}
+    return Silence(**values, warnings=warned)  # type: ignore[arg-type]
 
 
 def _detail(conn: read.Conn, incident_id: int) -> IncidentDetail:
