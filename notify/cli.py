@@ -56,6 +56,7 @@ def register(commands: Commands) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    settings.require_link_key()
     try:
         worker = NotifyWorker(settings, settings.require_database(), threads=args.threads)
     except RoutesError as exc:

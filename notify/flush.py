@@ -24,6 +24,7 @@ from notify.message import load_views, render
 from notify.routes import Routes
 from notify.suppress import judge
 from termwatch.db import Row
+from termwatch.links import LinkSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +39,17 @@ class Made:
 
 
 def flush(
-    conn: psycopg.Connection[Row], routes: Routes, now: datetime, *, base_url: str
+    conn: psycopg.Connection[Row],
+    routes: Routes,
+    now: datetime,
+    *,
+    base_url: str,
+    links: LinkSigner | None = None,
 ) -> list[Made]:
-    """Make the messages due at ``now``; return them. Call inside a transaction."""
+    """Make the messages due at ``now``; return them. Call inside a transaction.
+
+    ``links`` signs the acknowledge and resolve links of each message (none without it).
+    """
     items = conn.execute(
         "SELECT * FROM notify_items WHERE done_at IS NULL ORDER BY id FOR UPDATE"
     ).fetchall()
@@ -51,7 +60,9 @@ def flush(
     for (route_name, event, audience), members in groups.items():
         if min(i["due_at"] for i in members) > now:
             continue
-        message = _flush_group(conn, routes, route_name, event, audience, members, now, base_url)
+        message = _flush_group(
+            conn, routes, route_name, event, audience, members, now, base_url, links
+        )
         if message is not None:
             made.append(message)
     return made
@@ -66,6 +77,7 @@ def _flush_group(
     members: list[Row],
     now: datetime,
     base_url: str,
+    links: LinkSigner | None,
 ) -> Made | None:
     route = routes.route(route_name)
     ids = sorted({int(i["incident_id"]) for i in members})
@@ -101,6 +113,7 @@ def _flush_group(
         base_url=base_url,
         tz=route.timezone,
         now=now,
+        links=links,
     )
     payload: dict[str, Any] = dict(rendered.payload, audience=audience)
     row = conn.execute(

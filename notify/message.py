@@ -3,9 +3,11 @@
 A message covers one event (opened, repeated, escalated, resolved) of one or more incidents
 of one route. For each incident: terminal name, address and a map link, kind, severity,
 since when, an evidence summary, complaints count, money at risk, and links to the incident
-page (``{base_url}/incidents/{id}``) and to acknowledge it (the acknowledge form of that
-page, :data:`ACK_ANCHOR`: acknowledging needs a signed-in engineer). The text goes to
-Apprise targets; the same facts, structured, go to webhooks as JSON.
+page (``{base_url}/incidents/{id}``), and signed links to acknowledge and to resolve it
+without a login (:mod:`termwatch.links`; the recipient is the route, ``route:<name>``).
+Without a link key (tests) the acknowledge link is the incident page's form,
+:data:`ACK_ANCHOR`. The text goes to Apprise targets; the same facts, structured, go to
+webhooks as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import psycopg
 
 from notify.routes import severity_rank
 from termwatch.db import Row
+from termwatch.links import LinkSigner
 
 ACK_ANCHOR: Final = "#ack-note"  # the acknowledge form on the console's incident page
 MAX_IN_TEXT: Final = 15  # incidents written out in a text message; the rest are counted
@@ -106,8 +109,13 @@ def render(
     base_url: str,
     tz: ZoneInfo,
     now: datetime,
+    links: LinkSigner | None = None,
 ) -> Rendered:
-    """The title, text and JSON payload of one message; ``views`` must not be empty."""
+    """The title, text and JSON payload of one message; ``views`` must not be empty.
+
+    With ``links``, each unresolved incident gets acknowledge and resolve links signed for
+    the recipient ``route:<route>``, valid for the signer's lifetime from ``now``.
+    """
     if not views:
         raise ValueError("a message needs at least one incident")
     base = base_url.rstrip("/")
@@ -118,7 +126,8 @@ def render(
     else:
         subject = f"[{worst.upper()}] {len(views)} incidents, {route}"
     title = f"{_HEADLINE[event]}{subject}"
-    blocks = [_text(v, event, base, tz, now) for v in views[:MAX_IN_TEXT]]
+    actions = {v.id: _actions(v, event, route, base, now, links) for v in views}
+    blocks = [_text(v, event, base, tz, now, actions[v.id]) for v in views[:MAX_IN_TEXT]]
     if len(views) > MAX_IN_TEXT:
         blocks.append(f"... and {len(views) - MAX_IN_TEXT} more: {base}/incidents")
     payload = {
@@ -128,12 +137,29 @@ def render(
         "severity": worst,
         "title": title,
         "text": "\n\n".join(blocks),
-        "incidents": [_json(v, base) for v in views],
+        "incidents": [_json(v, base, actions[v.id]) for v in views],
     }
     return Rendered(title=title, body="\n\n".join(blocks), payload=payload, severity=worst)
 
 
-def _text(v: IncidentView, event: str, base: str, tz: ZoneInfo, now: datetime) -> str:
+def _actions(
+    v: IncidentView, event: str, route: str, base: str, now: datetime, links: LinkSigner | None
+) -> dict[str, str]:
+    """The ``ack`` and ``resolve`` links of an incident still to be acted on."""
+    if event == "resolved" or v.row["status"] == "resolved":
+        return {}
+    if links is None:
+        return {"ack": f"{base}/incidents/{v.id}{ACK_ANCHOR}"}
+    recipient = f"route:{route}"
+    out = {"resolve": links.url(base, v.id, "resolve", recipient, now)}
+    if v.row["status"] == "open":
+        out["ack"] = links.url(base, v.id, "ack", recipient, now)
+    return dict(sorted(out.items()))
+
+
+def _text(
+    v: IncidentView, event: str, base: str, tz: ZoneInfo, now: datetime, actions: dict[str, str]
+) -> str:
     r = v.row
     lines = [f"{r['severity'].upper()} {r['kind']}: {r['title']}", f"Where: {v.place}"]
     if v.terminal is not None:
@@ -151,6 +177,8 @@ def _text(v: IncidentView, event: str, base: str, tz: ZoneInfo, now: datetime) -
         lines.append(f"Terminals affected: {v.children} ({names}{more})")
     opened: datetime = r["opened_at"]
     lines.append(f"Since: {_when(opened, tz)} ({_ago(now - opened)} ago)")
+    if r["acknowledged_by"] and r["acknowledged_at"] is not None:
+        lines.append(f"Acknowledged: {_when(r['acknowledged_at'], tz)} by {r['acknowledged_by']}")
     if event == "resolved" and r["resolved_at"] is not None:
         by = f" by {r['resolved_by']}" if r["resolved_by"] else ""
         lines.append(f"Resolved: {_when(r['resolved_at'], tz)}{by}")
@@ -162,12 +190,14 @@ def _text(v: IncidentView, event: str, base: str, tz: ZoneInfo, now: datetime) -
         f" ({r['operations_affected']} operations)"
     )
     lines.append(f"Incident: {base}/incidents/{r['id']}")
-    if event != "resolved":
-        lines.append(f"Acknowledge: {base}/incidents/{r['id']}{ACK_ANCHOR}")
+    if "ack" in actions:
+        lines.append(f"Acknowledge: {actions['ack']}")
+    if "resolve" in actions:
+        lines.append(f"Resolve: {actions['resolve']}")
     return "\n".join(lines)
 
 
-def _json(v: IncidentView, base: str) -> dict[str, Any]:
+def _json(v: IncidentView, base: str, actions: dict[str, str]) -> dict[str, Any]:
     r = v.row
     t = v.terminal or {}
     return {
@@ -194,7 +224,8 @@ def _json(v: IncidentView, base: str) -> dict[str, Any]:
         "is_group": r["is_group"],
         "children": v.children,
         "url": f"{base}/incidents/{r['id']}",
-        "ack_url": f"{base}/incidents/{r['id']}{ACK_ANCHOR}",
+        "ack_url": actions.get("ack"),
+        "resolve_url": actions.get("resolve"),
     }
 
 

@@ -39,6 +39,7 @@ from notify.routes import Routes, load_routes
 from notify.targets import Sender
 from notify.timers import chase
 from termwatch.db import Row, make_pool
+from termwatch.links import LinkSigner
 from termwatch.metrics import OUTBOX_AGE, OUTBOX_DEPTH
 from termwatch.settings import Settings
 
@@ -85,6 +86,7 @@ class NotifyWorker:
         self._clock = clock
         self._routes = routes if routes is not None else load_routes(settings.routes_file)
         self._base_url = settings.base_url
+        self._links = LinkSigner(settings.link_key) if settings.link_key else None
         self._threads = threads
         self._poll_s = poll_s
         self._deliverer = Deliverer(self._routes, Sender(settings.notify_log))
@@ -163,7 +165,9 @@ class NotifyWorker:
                 return report
             report.dispatched = dispatch(conn, self._routes, now)
             report.chased = chase(conn, self._routes, now)
-            report.messages = flush(conn, self._routes, now, base_url=self._base_url)
+            report.messages = flush(
+                conn, self._routes, now, base_url=self._base_url, links=self._links
+            )
             self._gauges(conn, now)
         return report
 

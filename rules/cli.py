@@ -18,6 +18,7 @@ from rules import lifecycle, queries, silences
 from rules.complaints_csv import ComplaintFileError, import_complaints
 from rules.config import RuleFileError, load_rules
 from rules.intake import ComplaintIntake
+from rules.journal import Conn
 from termwatch.cli import Commands
 from termwatch.db import connect
 from termwatch.settings import Settings
@@ -164,16 +165,47 @@ def _until(args: argparse.Namespace, now: datetime) -> datetime:
     return now + timedelta(days=d, hours=h, minutes=m)
 
 
+def _silence_matchers(args: argparse.Namespace) -> list[silences.Matcher]:
+    return silences.matchers_of(
+        tid=args.tid,
+        region=args.region,
+        kind=args.kind,
+        matchers=[silences.parse_matcher(text) for text in args.matcher or ()],
+    )
+
+
+def _print_preview(conn: Conn, found: list[silences.Matcher]) -> None:
+    for warning in silences.warnings(conn, found):
+        print(f"warning: {warning}", file=sys.stderr)
+    matched = silences.preview(conn, found)
+    print(f"{' '.join(map(str, found))}: matches {len(matched)} open incident(s)")
+    for r in matched:
+        print(f"  #{r['id']:<6} {r['severity']:<8} {r['kind']:<20} {r['tid']}  {r['title']}")
+
+
+def cmd_silences_preview(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        found = _silence_matchers(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+    with connect(settings.require_database(), autocommit=True) as conn:
+        _print_preview(conn, found)
+    return 0
+
+
 def cmd_silences_add(args: argparse.Namespace, settings: Settings) -> int:
     now = _now()
     try:
         ends = _until(args, now)
+        found = _silence_matchers(args)
         with connect(settings.require_database(), autocommit=True) as conn:
+            _print_preview(conn, found)
+            if args.dry_run:
+                print("dry run: no silence created")
+                return 0
             silence_id = silences.create(
                 conn,
-                tid=args.tid,
-                region=args.region,
-                kind=args.kind,
+                matchers=found,
                 ends_at=ends,
                 created_by=args.by,
                 comment=args.comment,
@@ -194,7 +226,7 @@ def cmd_silences_list(args: argparse.Namespace, settings: Settings) -> int:
     if not rows:
         print("no active silences")
     for r in rows:
-        what = ", ".join(f"{k} {r[k]}" for k in ("tid", "region", "kind") if r[k])
+        what = " ".join(r["matchers"])
         comment = f" ({r['comment']})" if r["comment"] else ""
         print(
             f"{r['id']:>5}  {what} until {r['ends_at'].isoformat()} by {r['created_by']}{comment}"
@@ -255,11 +287,23 @@ def register(commands: Commands) -> None:
         p.add_argument("--note")
         p.set_defaults(func=func)
 
-    silence = commands.group("silences", "silences: mute a terminal, region or kind for a while")
-    p = silence.add_parser("add", help="add a silence (always with an end)")
+    silence = commands.group("silences", "silences: mute matching incidents for a while")
+    matcher_help = (
+        "LABEL OP VALUE, repeatable; labels kind, tid, region, service_group, severity;"
+        " OP = != =~ !~ (e.g. 'severity=~major|critical')"
+    )
+    p = silence.add_parser("preview", help="the open incidents a silence would match")
     p.add_argument("--tid")
     p.add_argument("--region")
     p.add_argument("--kind")
+    p.add_argument("--matcher", "-m", action="append", help=matcher_help)
+    p.set_defaults(func=cmd_silences_preview)
+    p = silence.add_parser("add", help="add a silence (always with an end); shows its matches")
+    p.add_argument("--tid")
+    p.add_argument("--region")
+    p.add_argument("--kind")
+    p.add_argument("--matcher", "-m", action="append", help=matcher_help)
+    p.add_argument("--dry-run", action="store_true", help="show the matches, create nothing")
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--until", help="end time, ISO 8601 with offset")
     when.add_argument("--for", dest="for_", help="duration, e.g. 30m, 2h, 1d")

@@ -159,7 +159,12 @@ def open_incident(
             return None
         proof = max(proof, last["resolved_at"])
     silenced = silences.matches(
-        conn, tid=terminal.tid, region=terminal.region, kind=rule.kind, now=now
+        conn,
+        tid=terminal.tid,
+        region=terminal.region,
+        kind=rule.kind,
+        now=now,
+        severity=rule.severity,
     )
     check_at = ev.recheck_at
     if last is not None and last["resolved_at"] > proof - rule.reopen_window:

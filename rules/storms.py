@@ -55,7 +55,9 @@ def group(
         if count is None or count["n"] < rules.storm.min_terminals:
             return None
         at = incident["opened_at"]
-        silenced = silences.matches(conn, tid=None, region=region, kind=kind, now=now)
+        silenced = silences.matches(
+            conn, tid=None, region=region, kind=kind, now=now, severity=rule.severity
+        )
         parent = conn.execute(
             "INSERT INTO incidents (tid, kind, severity, status, title, rule, region, is_group,"
             " opened_at, last_fault_at, detected_at, silenced, details)"

@@ -25,6 +25,7 @@ from termwatch.settings import Settings, SettingsError, load_settings
 #: Modules with a ``register(commands: Commands) -> None`` function.
 COMMAND_MODULES = (
     "termwatch.cli_db",
+    "termwatch.cli_users",
     "terminals.cli",
     "collector.cli",
     "rules.cli",

@@ -217,6 +217,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from rules.config import check_rules_file
     from termwatch.schema import require_schema
 
+    settings.require_link_key()
     service = Service(settings, notify_on_event_time=args.notify_clock == "event")
     if problems := check_rules_file(settings.rules_file):
         for line in problems:

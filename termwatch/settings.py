@@ -68,6 +68,7 @@ class Settings:
     share_group: str | None = None
     client_id: str | None = None
     pii_key: str = field(default="", repr=False)
+    link_key: str = field(default="", repr=False)
     language: str = "en"
     public_url: str = ""
     batch_size: int = 2000
@@ -93,6 +94,16 @@ class Settings:
         if not self.database_url:
             raise SettingsError("TERMWATCH_DATABASE_URL is not set")
         return self.database_url
+
+    def require_link_key(self) -> str:
+        """The key that signs the acknowledge/resolve links of alerts; a process that sends
+        alerts or serves the links refuses to start without it."""
+        if not self.link_key:
+            raise SettingsError(
+                "TERMWATCH_LINK_KEY is not set: alerts carry signed links to acknowledge and"
+                " resolve, signed with this key (make one with: openssl rand -hex 32)"
+            )
+        return self.link_key
 
     def require_mqtt(self) -> MqttUrl:
         if self.mqtt_url is None:
@@ -194,6 +205,12 @@ def _text(value: str, name: str) -> str:
     return value
 
 
+def _secret_key(value: str, name: str) -> str:
+    if len(value) < 32:
+        raise SettingsError(f"{name}: at least 32 characters (e.g. openssl rand -hex 32)")
+    return value
+
+
 def _share_group(value: str, name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
         raise SettingsError(f"{name}: letters, digits, _ and - only, got {value!r}")
@@ -212,6 +229,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "share_group": _share_group,
     "client_id": _share_group,
     "pii_key": _text,
+    "link_key": _secret_key,
     "language": _choice("en", "ru"),
     "public_url": _text,
     "batch_size": _int(1, 100_000),

@@ -102,6 +102,7 @@ def test_a_database_that_refuses_is_one_line_naming_it_without_the_password(
             "TERMWATCH_HTTP": f"127.0.0.1:{closed_port()}",
             "TERMWATCH_METRICS": f"127.0.0.1:{closed_port()}",
             "TERMWATCH_PII_KEY": "a-pii-key-for-the-error-tests",
+            "TERMWATCH_LINK_KEY": "a-link-key-for-the-error-tests-0123456789",
             "TERMWATCH_API_TOKENS": "agent:an-agent-token-for-tests",
         },
     )
@@ -156,6 +157,7 @@ def test_a_database_without_the_schema_says_to_migrate(command: str, empty_datab
             "TERMWATCH_HTTP": f"127.0.0.1:{closed_port()}",
             "TERMWATCH_METRICS": f"127.0.0.1:{closed_port()}",
             "TERMWATCH_PII_KEY": "a-pii-key-for-the-error-tests",
+            "TERMWATCH_LINK_KEY": "a-link-key-for-the-error-tests-0123456789",
         },
     )
     assert result.returncode == 1, result.stderr
@@ -191,6 +193,7 @@ def test_a_bad_rules_file_is_reported_with_every_mistake_and_its_line(
             "TERMWATCH_METRICS": f"127.0.0.1:{closed_port()}",
             "TERMWATCH_RULES_FILE": str(rules),
             "TERMWATCH_PII_KEY": "a-pii-key-for-the-error-tests",
+            "TERMWATCH_LINK_KEY": "a-link-key-for-the-error-tests-0123456789",
         },
     )
     assert result.returncode != 0

@@ -195,6 +195,7 @@ def serve(settings: Settings, port: int, *args: str, **env_vars: str) -> Program
         TERMWATCH_CLIENT_ID=f"{settings.topic_root}-serve",
         TERMWATCH_API_TOKENS="agent:agent-token-1,engineer:engineer-token-1",
         TERMWATCH_PII_KEY=settings.pii_key,
+        TERMWATCH_LINK_KEY="test-link-key-0123456789abcdef0123456789",
         TERMWATCH_LOG_LEVEL="INFO",
         **env_vars,
     )

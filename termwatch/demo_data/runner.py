@@ -160,6 +160,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
                 mqtt_url=url,
                 api_tokens=settings.api_tokens + state.tokens(),
                 pii_key=settings.pii_key or state.pii_key,
+                link_key=settings.link_key or state.link_key,
                 notify_log=settings.notify_log or data_dir / "notifications.log",
                 client_id=settings.client_id or "termwatch-demo",
             )

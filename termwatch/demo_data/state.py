@@ -1,4 +1,4 @@
-"""The demo's API tokens and PII key, kept in its data directory across restarts."""
+"""The demo's API tokens, PII key and link key, kept in its data directory across restarts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class DemoSecrets:
     admin: str
     pii_key: str
     runs: int = 0
+    link_key: str = ""  # absent from the files of older versions: made on the next load
 
     @classmethod
     def load_or_create(cls, path: Path) -> DemoSecrets:
@@ -28,14 +29,19 @@ class DemoSecrets:
         """
         if path.exists():
             try:
-                return cls(**json.loads(path.read_text(encoding="utf-8")))
+                loaded = cls(**json.loads(path.read_text(encoding="utf-8")))
             except (json.JSONDecodeError, TypeError) as exc:
                 raise ValueError(f"{path}: not a termwatch demo file ({exc}); delete it") from None
+            if not loaded.link_key:
+                loaded.link_key = secrets.token_hex(32)
+                loaded.save(path)
+            return loaded
         made = cls(
             agent=f"agent-{secrets.token_urlsafe(12)}",
             engineer=f"engineer-{secrets.token_urlsafe(12)}",
             admin=f"admin-{secrets.token_urlsafe(12)}",
             pii_key=secrets.token_urlsafe(32),
+            link_key=secrets.token_hex(32),
         )
         made.save(path)
         return made

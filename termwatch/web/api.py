@@ -27,7 +27,7 @@ from termwatch.web.auth import Principal, require
 from termwatch.web.card import CardQuery, terminal_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, JSONResponse, Params, reject_nul, validation_error
-from termwatch.web.models import INCIDENT_STATUSES, NoteIn, SilenceIn
+from termwatch.web.models import INCIDENT_STATUSES, NoteIn, SilenceIn, SilencePreviewIn
 from termwatch.web.openapi import openapi_document
 from termwatch.web.read import OperationFilter
 from termwatch.web.search import search
@@ -38,6 +38,7 @@ MAX_ID: Final = 2**63 - 1
 _COMPLAINT_FIELDS: Final = tuple(Complaint.__struct_fields__)
 _NOTE_FIELDS: Final = tuple(NoteIn.__struct_fields__)
 _SILENCE_FIELDS: Final = tuple(SilenceIn.__struct_fields__)
+_PREVIEW_FIELDS: Final = tuple(SilencePreviewIn.__struct_fields__)
 
 
 def ctx_of(request: Request) -> Context:
@@ -87,6 +88,21 @@ def _decode(body: bytes, kind: type[_T], fields: tuple[str, ...]) -> _T:
     return value
 
 
+def actor_of(who: Principal, by: str | None) -> str:
+    """Who a change is recorded as: a person's token is that person (a ``by`` naming anyone
+    else is refused, 422); a role token is ``by`` when given, else the role."""
+    given = (by or "").strip()
+    if who.personal:
+        if given and given != who.name:
+            raise ApiError(
+                422,
+                f"by: the actor is taken from your token ({who.name}); leave by out",
+                field="by",
+            )
+        return who.name
+    return given or who.name
+
+
 def _path_id(request: Request) -> int:
     value = int(request.path_params["id"])
     if value > MAX_ID:
@@ -99,14 +115,14 @@ def _path_id(request: Request) -> int:
 
 async def post_complaint(request: Request) -> Response:
     """Register a complaint; 201 when new, 200 with the first result for a known ``ref``."""
-    principal(request, "agent")
+    who = principal(request, "agent")
     ctx = ctx_of(request)
     try:
         complaint = _decode(await _body(request), Complaint, _COMPLAINT_FIELDS)
     except ApiError:
         MESSAGES.labels("complaints", "rejected").inc()
         raise
-    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, ctx.clock())
+    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, ctx.clock(), who.name)
     return JSONResponse(result, status_code=201 if result.created else 200)
 
 
@@ -152,7 +168,7 @@ async def _change_incident(request: Request, action: Literal["ack", "resolve"]) 
     ctx = ctx_of(request)
     writer = ctx.write()
     change = writer.acknowledge if action == "ack" else writer.resolve
-    actor = (note.by or "").strip() or who.name
+    actor = actor_of(who, note.by)
     detail = await run_in_threadpool(change, incident_id, actor, note.note, ctx.clock())
     return JSONResponse(detail)
 
@@ -234,9 +250,17 @@ async def create_silence(request: Request) -> Response:
     who = principal(request, "engineer")
     body = _decode(await _body(request), SilenceIn, _SILENCE_FIELDS)
     ctx = ctx_of(request)
-    actor = (body.by or "").strip() or who.name
+    actor = actor_of(who, body.by)
     silence = await run_in_threadpool(ctx.write().create_silence, body, actor, ctx.clock())
     return JSONResponse(silence, status_code=201)
+
+
+async def preview_silence(request: Request) -> Response:
+    """The open incidents a silence with these matchers would match (*extension*)."""
+    principal(request, "engineer")
+    body = _decode(await _body(request), SilencePreviewIn, _PREVIEW_FIELDS)
+    ctx = ctx_of(request)
+    return JSONResponse(await run_in_threadpool(ctx.write().preview_silence, body))
 
 
 def expire_silence(request: Request) -> Response:
@@ -270,5 +294,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/terminals", search_terminals, methods=["GET"]),
         Route("/api/v1/terminals/{tid}", get_terminal, methods=["GET"]),
         Route("/api/v1/silences", silences, methods=["GET", "POST"]),
+        Route("/api/v1/silences/preview", preview_silence, methods=["POST"]),
         Route("/api/v1/silences/{id:int}", expire_silence, methods=["DELETE"]),
     ]

@@ -31,10 +31,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from termwatch import accounts
 from termwatch.db import Row, make_pool
+from termwatch.links import LinkSigner
 from termwatch.metrics import HTTP_SECONDS
 from termwatch.settings import Settings
-from termwatch.web import api, console
+from termwatch.web import api, console, links, silences_page
 from termwatch.web.auth import TokenBook
 from termwatch.web.context import Clock, Context
 from termwatch.web.http import ApiError, error_response
@@ -60,7 +62,22 @@ def create_app(
     runs the collector may pass its event clock (with the wall clock before the first
     message), so that a replay at speed reads consistently.
     """
-    ctx = Context(settings=settings, tokens=TokenBook(settings.api_tokens), clock=clock)
+    ctx = Context(
+        settings=settings,
+        tokens=TokenBook(settings.api_tokens),
+        clock=clock,
+        links=LinkSigner(settings.link_key) if settings.link_key else None,
+    )
+
+    def by_token(presented: str) -> accounts.Account | None:
+        with ctx.connection() as conn:
+            return accounts.lookup(conn, presented)
+
+    def by_name(name: str) -> accounts.Account | None:
+        with ctx.connection() as conn:
+            return accounts.named(conn, name)
+
+    ctx.tokens = TokenBook(settings.api_tokens, by_token=by_token, by_name=by_name)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -69,7 +86,7 @@ def create_app(
         assert ctx.pool is not None
         ctx.writer = Writer(settings, ctx.pool)
         if not settings.api_tokens:
-            log.warning("TERMWATCH_API_TOKENS is not set: the API refuses every request")
+            log.info("TERMWATCH_API_TOKENS is not set: only people's tokens are accepted")
         try:
             yield
         finally:
@@ -85,6 +102,8 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             *api.routes(),
             *console.routes(),
+            *links.routes(),
+            *silences_page.routes(),
             Mount("/static", app=StaticFiles(directory=str(static)), name="static"),
         ],
         exception_handlers={

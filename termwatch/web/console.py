@@ -18,6 +18,8 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import quote, urlsplit
 
 import msgspec
+import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -113,7 +115,10 @@ def error_page(request: Request, exc: ApiError) -> Response:
     """The console's answer to an :class:`ApiError`: a page saying what is wrong."""
     ctx = _ctx(request)
     view = view_of(request)
-    session = verify(ctx.tokens, request.cookies.get(COOKIE), ctx.clock().timestamp())
+    try:
+        session = verify(ctx.tokens, request.cookies.get(COOKIE), ctx.clock().timestamp())
+    except (psycopg.OperationalError, PoolTimeout):  # a person's session needs the database
+        session = None
     key = {"forbidden": "ui.forbidden", "not found": "ui.not_found"}.get(exc.message)
     context = _base(request, session, view)
     context["message"] = view.t(key) if key else exc.message
@@ -332,7 +337,9 @@ async def complaint_post(request: Request) -> Response:
             _card_context, request, session, view, tid, values, exc, entered
         )
         return page("terminal.html", context, status_code=422)
-    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, view.now)
+    result = await run_in_threadpool(
+        ctx.write().submit_complaint, complaint, view.now, session.principal.name
+    )
     return RedirectResponse(f"/t/{quote(tid)}?complaint={result.id}", status_code=303)
 
 

@@ -13,6 +13,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from termwatch.db import Row
+from termwatch.links import LinkSigner
 from termwatch.settings import Settings
 from termwatch.web.auth import TokenBook
 
@@ -29,6 +30,7 @@ class Context:
     settings: Settings
     tokens: TokenBook
     clock: Clock
+    links: LinkSigner | None = None
     pool: ConnectionPool[psycopg.Connection[Row]] | None = None
     writer: Writer | None = field(default=None)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
+from termwatch.web import i18n_ops
+
 LANGUAGES: Final = ("en", "ru")
 
 _EN: Final[dict[str, str]] = {
@@ -358,12 +360,12 @@ _RU: Final[dict[str, str]] = {
     "ui.skip": "К содержимому",
 }
 
-_TABLES: Final = {"en": _EN, "ru": _RU}
+_TABLES: Final = {"en": _EN | i18n_ops.EN, "ru": _RU | i18n_ops.RU}
 
 
 def text(lang: str, key: str, **values: object) -> str:
     """The phrase ``key`` in ``lang`` with ``values`` filled in."""
-    phrase = _TABLES.get(lang, _EN).get(key) or _EN.get(key) or key
+    phrase = _TABLES.get(lang, _TABLES["en"]).get(key) or _TABLES["en"].get(key) or key
     return phrase.format(**values) if values else phrase
 
 

@@ -217,22 +217,40 @@ class NoteIn(Struct, kw_only=True, forbid_unknown_fields=True):
     by: Actor | None = None
 
 
+class MatcherIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """One matcher of a silence (*extension*): ``severity =~ major|critical``."""
+
+    label: Literal["kind", "tid", "region", "service_group", "severity"]
+    op: Literal["=", "!=", "=~", "!~"]
+    value: Annotated[str, Meta(max_length=200)]
+
+
 class SilenceIn(Struct, kw_only=True, forbid_unknown_fields=True):
     """A new silence: at least one matcher, and an end (``ends_at`` or ``duration_s``)."""
 
     tid: Tid | None = None
     region: Matcher | None = None
     kind: IncidentKind | None = None
+    matchers: Annotated[list[MatcherIn], Meta(max_length=20)] | None = None
     ends_at: Timestamp | None = None
     duration_s: Annotated[int, Meta(ge=60, le=90 * 86_400)] | None = None
     comment: Annotated[str, Meta(max_length=1000)] = ""
     by: Actor | None = None
 
     def __post_init__(self) -> None:
-        if self.tid is None and self.region is None and self.kind is None:
-            raise ValueError("tid: give at least one of tid, region or kind")
+        if self.tid is None and self.region is None and self.kind is None and not self.matchers:
+            raise ValueError("tid: give at least one of tid, region, kind or matchers")
         if (self.ends_at is None) == (self.duration_s is None):
             raise ValueError("ends_at: give exactly one of ends_at or duration_s")
+
+
+class SilencePreviewIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The matchers of a silence to preview (*extension*), as in :class:`SilenceIn`."""
+
+    tid: Tid | None = None
+    region: Matcher | None = None
+    kind: IncidentKind | None = None
+    matchers: Annotated[list[MatcherIn], Meta(max_length=20)] | None = None
 
 
 class Silence(Struct, kw_only=True):
@@ -244,6 +262,16 @@ class Silence(Struct, kw_only=True):
     ends_at: datetime
     created_by: str
     comment: str
+    matchers: list[str] = []  # extension: every matcher, as text ("severity=~major|critical")
+    warnings: list[str] = []  # extension, on creation: what the registry does not know
+
+
+class SilencePreview(Struct, kw_only=True):
+    """The open incidents a silence would match (*extension*), and the warnings."""
+
+    matchers: list[str]
+    matches: list[Incident]
+    warnings: list[str]
 
 
 class Expired(Struct, kw_only=True):

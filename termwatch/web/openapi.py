@@ -28,6 +28,8 @@ from termwatch.web.models import (
     SearchHit,
     Silence,
     SilenceIn,
+    SilencePreview,
+    SilencePreviewIn,
     TerminalCard,
 )
 
@@ -91,7 +93,9 @@ def _components() -> dict[str, Any]:
         SearchHit,
         NoteIn,
         SilenceIn,
+        SilencePreviewIn,
         Silence,
+        SilencePreview,
         Expired,
         Error,
     ]
@@ -102,7 +106,7 @@ def _components() -> dict[str, Any]:
         {"required": ["tid"], "properties": {"tid": {"type": "string"}}},
         {"required": ["address"], "properties": {"address": {"type": "string"}}},
     ]
-    for name in ("Complaint", "NoteIn", "SilenceIn"):
+    for name in ("Complaint", "NoteIn", "SilenceIn", "SilencePreviewIn"):
         for prop in schemas[name]["properties"].values():
             for option in prop.get("anyOf", [prop]):
                 plain = not {"pattern", "enum", "format"} & set(option)
@@ -111,7 +115,7 @@ def _components() -> dict[str, Any]:
     silence = schemas["SilenceIn"]
     silence["anyOf"] = [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-        for name in ("tid", "region", "kind")
+        for name in ("tid", "region", "kind", "matchers")
     ]
     silence["oneOf"] = [
         {
@@ -281,6 +285,20 @@ def _document() -> dict[str, Any]:
                 "responses": {
                     "201": _json(_ref("Silence"), "created"),
                     **_errors(*_WRITE, 409),
+                },
+            },
+        },
+        "/api/v1/silences/preview": {
+            "post": {
+                "operationId": "previewSilence",
+                "summary": "The open incidents a silence with these matchers would match",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("SilencePreviewIn")}},
+                },
+                "responses": {
+                    "200": _json(_ref("SilencePreview"), "the matches and warnings"),
+                    **_errors(*_WRITE),
                 },
             },
         },

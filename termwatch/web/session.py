@@ -3,7 +3,10 @@
 The cookie holds the role, a display name and an expiry, signed with HMAC-SHA256 keyed by
 the token used to log in. The token itself is not stored in the cookie, so the cookie can
 be verified against the configured tokens of that role, in constant time, and stops being
-valid as soon as that token is removed from the configuration. Forms carry a CSRF token
+valid as soon as that token is removed from the configuration. A person's login (an account
+token) is signed with the hash the accounts table keeps of the token and names the account
+(``"u": 1``; the display name is the account's): revoking or rotating the token ends the
+session. Forms carry a CSRF token
 derived from the session's signature; the cookie is ``HttpOnly`` and ``SameSite=Strict``.
 """
 
@@ -48,7 +51,17 @@ def issue(tokens: TokenBook, presented: str, name: str, now_s: float) -> str | N
     """A cookie value for a login with ``presented``; None when the token is unknown."""
     role = tokens.role_of(presented)
     if role is None:
-        return None
+        account = tokens.account(presented)
+        if account is None:
+            return None
+        body: dict[str, object] = {
+            "r": account.role,
+            "n": account.name,
+            "u": 1,
+            "e": int(now_s) + LIFETIME_S,
+        }
+        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload}.{_b64(_sign(account.token_sha256.encode(), payload))}"
     shown = "".join(ch for ch in name if ch.isprintable()).strip()[:64]
     body = {"r": role, "n": shown or role, "e": int(now_s) + LIFETIME_S}
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
@@ -72,6 +85,15 @@ def verify(tokens: TokenBook, cookie: str | None, now_s: float) -> Session | Non
         return None
     if expires <= now_s:
         return None
+    if body.get("u") == 1:
+        account = tokens.account_named(name)
+        if account is None or account.role != role:
+            return None
+        key = account.token_sha256.encode()
+        if not hmac.compare_digest(_sign(key, payload), signature):
+            return None
+        principal = Principal(role=account.role, name=account.name, personal=True)
+        return Session(principal=principal, csrf=_csrf(signature))
     valid = False
     for token in tokens.tokens_of(str(role)):
         valid |= hmac.compare_digest(_sign(token, payload), signature)

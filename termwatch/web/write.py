@@ -17,10 +17,18 @@ from rules import lifecycle, silences
 from rules.intake import ComplaintIntake
 from terminals.contract import Complaint
 from termwatch.db import Row
+from termwatch.links import Link, LinkRefused
 from termwatch.settings import Settings
 from termwatch.web import incident_read, read
 from termwatch.web.http import ApiError
-from termwatch.web.models import ComplaintResult, IncidentDetail, Silence, SilenceIn
+from termwatch.web.models import (
+    ComplaintResult,
+    IncidentDetail,
+    Silence,
+    SilenceIn,
+    SilencePreview,
+    SilencePreviewIn,
+)
 
 Pool = ConnectionPool[psycopg.Connection[Row]]
 
@@ -32,17 +40,27 @@ class Writer:
         self._pool = pool
         self._intake = ComplaintIntake(settings)
 
-    def submit_complaint(self, complaint: Complaint, now: datetime) -> ComplaintResult:
+    def submit_complaint(
+        self, complaint: Complaint, now: datetime, actor: str | None = None
+    ) -> ComplaintResult:
         """Store and correlate a complaint; a known ``ref`` returns its first result.
 
         The intake counts the complaint in ``termwatch_messages_total`` (stored or duplicate)
         and settles a race between two posts of one ``ref`` by the unique key. As on the
         MQTT path, the rules run at the complaint's ``received_at`` (event time), but never
         later than ``now``: a CRM whose clock runs ahead cannot move an incident's times
-        into the future.
+        into the future. ``actor``, who registered it, is kept in ``submitted_by`` (the first
+        registration's).
         """
         with self._pool.connection() as conn:
             result = self._intake.submit(conn, complaint, min(complaint.received_at, now))
+            if actor and result.created:
+                conn.execute(
+                    "UPDATE complaints SET submitted_by = %s"
+                    " WHERE id = %s AND submitted_by IS NULL",
+                    (actor[:128], result.id),
+                )
+                conn.commit()
         return ComplaintResult(
             id=result.id,
             ref=result.ref,
@@ -83,16 +101,61 @@ class Writer:
                 raise _refused(exc, {"actor": "by"}) from None
             return _detail(conn, incident_id)
 
+    def act_by_link(self, link: Link, note: str | None, now: datetime) -> str | None:
+        """Do what a verified ``link`` allows, as its recipient, and record the link as used,
+        in one transaction. Returns None when done, or the incident's status when the
+        change no longer applies (then the link stays unused).
+
+        Raises :class:`LinkRefused` (``used``) when the link acted before, ApiError 404 when
+        the incident is gone, 422 for a bad note.
+        """
+        change = lifecycle.acknowledge if link.action == "ack" else lifecycle.resolve
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    found = conn.execute(
+                        "SELECT status FROM incidents WHERE id = %s", (link.incident_id,)
+                    ).fetchone()
+                    if found is None:
+                        raise ApiError(404, "not found")
+                    used = conn.execute(
+                        "INSERT INTO action_links"
+                        " (link_id, incident_id, action, recipient, used_at, expires_at)"
+                        " VALUES (%s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT (link_id) DO NOTHING RETURNING link_id",
+                        (link.id, link.incident_id, link.action, link.recipient, now,
+                         link.expires_at),
+                    ).fetchone()  # fmt: skip
+                    if used is None:
+                        raise LinkRefused("used", "this link has already been used")
+                    change(conn, link.incident_id, link.actor, note, now)
+            except lifecycle.InvalidTransition as exc:
+                return exc.status
+            except ValueError as exc:
+                if isinstance(exc, LinkRefused):
+                    raise
+                raise _refused(exc, {}) from None
+        return None
+
+    def link_used_at(self, link: Link) -> datetime | None:
+        """When ``link`` was used, or None if it has not been."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT used_at FROM action_links WHERE link_id = %s", (link.id,)
+            ).fetchone()
+            conn.commit()
+        return row["used_at"] if row is not None else None
+
     def create_silence(self, body: SilenceIn, actor: str, now: datetime) -> Silence:
-        """A new silence from ``now``; 422 naming the field the rule engine refuses."""
+        """A new silence from ``now``, with the warnings of :func:`rules.silences.warnings`;
+        422 naming the field the rule engine refuses (an unknown kind, a bad regex...)."""
         ends_at = body.ends_at or now + timedelta(seconds=body.duration_s or 0)
         with self._pool.connection() as conn:
             try:
+                found = _matchers(body)
                 silence_id = silences.create(
                     conn,
-                    tid=body.tid,
-                    region=body.region,
-                    kind=body.kind,
+                    matchers=found,
                     ends_at=ends_at,
                     created_by=actor,
                     comment=body.comment,
@@ -100,24 +163,54 @@ class Writer:
                 )
             except ValueError as exc:
                 raise _refused(exc, {"created_by": "by"}) from None
-            row = conn.execute(
-                f"SELECT {', '.join(Silence.__struct_fields__)} FROM silences WHERE id = %s",
-                (silence_id,),
-            ).fetchone()
-        assert row is not None  # committed just above; silences are never deleted
-        return Silence(**row)
+            warned = silences.warnings(conn, found)
+            rows = [r for r in silences.list_active(conn, now) if r["id"] == silence_id]
+            conn.commit()
+        assert rows  # committed just above, in force from now
+        return _silence(rows[0], warned)
+
+    def preview_silence(self, body: SilencePreviewIn) -> SilencePreview:
+        """The open incidents the matchers of ``body`` match, and the warnings; 422 when a
+        matcher is refused."""
+        with self._pool.connection() as conn:
+            try:
+                found = _matchers(body)
+            except ValueError as exc:
+                raise _refused(exc, {}) from None
+            ids = [int(r["id"]) for r in silences.preview(conn, found)]
+            warned = silences.warnings(conn, found)
+            rows = conn.execute(
+                f"SELECT {read.INCIDENT_COLUMNS} FROM incidents i"
+                " LEFT JOIN terminals t ON t.tid = i.tid WHERE i.id = ANY(%s)"
+                " ORDER BY i.opened_at, i.id",
+                (ids,),
+            ).fetchall()
+            matched = [read.incident_from(r) for r in rows]
+            conn.commit()
+        return SilencePreview(matchers=[str(m) for m in found], matches=matched, warnings=warned)
 
     def list_silences(self, now: datetime) -> list[Silence]:
         """Silences in force at ``now``, ending soonest first."""
         with self._pool.connection() as conn:
             rows = silences.list_active(conn, now)
-        return [Silence(**{name: row[name] for name in Silence.__struct_fields__}) for row in rows]
+        return [_silence(row, []) for row in rows]
 
     def expire_silence(self, silence_id: int, now: datetime) -> None:
         """End a silence now; 404 when it is unknown or no longer in force."""
         with self._pool.connection() as conn:
             if not silences.expire(conn, silence_id, now):
                 raise ApiError(404, f"no active silence {silence_id}")
+
+
+def _matchers(body: SilenceIn | SilencePreviewIn) -> list[silences.Matcher]:
+    """The checked matchers of a silence body; raises ValueError naming the field."""
+    given = [silences.matcher(m.label, m.op, m.value) for m in body.matchers or ()]
+    return silences.matchers_of(tid=body.tid, region=body.region, kind=body.kind, matchers=given)
+
+
+def _silence(row: dict[str, object], warned: list[str]) -> Silence:
+    values = {name: row[name] for name in Silence.__struct_fields__ if name in row}
+    return Silence(**values, warnings=warned)  # type: ignore[arg-type]
 
 
 def _detail(conn: read.Conn, incident_id: int) -> IncidentDetail:
