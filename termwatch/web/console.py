@@ -10,6 +10,7 @@ and is refused from another origin. The complaint form goes through the same val
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -28,8 +29,8 @@ from terminals.contract import COMPLAINT_CATEGORIES, Complaint
 from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
-from termwatch.web import incident_read, read
-from termwatch.web.card import CardQuery, terminal_card
+from termwatch.web import incident_read
+from termwatch.web.card import CardQuery, build_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
@@ -38,6 +39,7 @@ from termwatch.web.read import OperationFilter
 from termwatch.web.render import View, offset_zone, page
 from termwatch.web.search import search
 from termwatch.web.session import COOKIE, LIFETIME_S, Session, issue, verify
+from termwatch.web.write import RepeatedComplaint
 
 LANG_COOKIE: Final = "tw_lang"
 TZ_COOKIE: Final = "tw_tzo"
@@ -250,12 +252,17 @@ def _card_context(
         tz=view.tz,
     )
     with _ctx(request).connection() as conn:
-        card = terminal_card(conn, query, view.now)
-        complaint = read.complaint(conn, query.complaint_id) if query.complaint_id else None
+        built = build_card(conn, query, view.now)
     context = _base(request, session, view)
-    if card is None:
+    if built is None:
         return context, False
+    card = built.card
     selected = card.selected_operation
+    complaint = None
+    if query.complaint_id is not None:
+        shown = [c for c in built.op_complaints if c.id == query.complaint_id]
+        shown += [c for c in card.recent_complaints if c.id == query.complaint_id]
+        complaint = shown[0] if shown else None
     form = complaint_form or {
         "ref": f"TW-{view.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
         "category": "no_receipt",
@@ -263,7 +270,9 @@ def _card_context(
         "occurred_at": view.local_input(selected.ts if selected else around),
         "customer": "",
         "text": "",
+        "op": selected.op_id if selected else "",
     }
+    repeat = [c.ref for c in built.op_complaints if c.id != query.complaint_id]
     context.update(
         card=card,
         values=values,
@@ -274,6 +283,8 @@ def _card_context(
         form=form,
         categories=COMPLAINT_CATEGORIES,
         complaint_error=complaint_error,
+        repeat_refs=repeat,
+        ask_confirm=bool(repeat) or (complaint_error is not None and complaint_error.status == 409),
     )
     return context, True
 
@@ -304,7 +315,8 @@ async def complaint_post(request: Request) -> Response:
     if not TID_RE.fullmatch(tid):
         raise ApiError(404, "not found")
     entered = {k: str(form.get(k, ""))[:4000] for k in
-               ("ref", "category", "amount", "occurred_at", "customer", "text")}  # fmt: skip
+               ("ref", "category", "amount", "occurred_at", "customer", "text", "op")}  # fmt: skip
+    confirmed = form.get("confirm_repeat") == "yes"
     ctx = _ctx(request)
     try:
         occurred = parse_local(entered["occurred_at"], view, "occurred_at") or view.now
@@ -325,14 +337,25 @@ async def complaint_post(request: Request) -> Response:
         except msgspec.ValidationError as exc:
             raise validation_error(exc, fields) from None
         reject_nul({name: getattr(complaint, name) for name in fields})
+        result = await run_in_threadpool(
+            functools.partial(ctx.write().submit_complaint, confirmed=confirmed),
+            complaint,
+            view.now,
+        )
     except ApiError as exc:
-        MESSAGES.labels("complaints", "rejected").inc()
-        values = {"amount": "", "at": "", "window": "", "op": "", "complaint": ""}
+        if exc.status not in (409, 422):
+            raise
+        if isinstance(exc, RepeatedComplaint):
+            refs = ", ".join(exc.refs)
+            exc = ApiError(409, view.t("ui.duplicate_refused", op_id=exc.op_id, refs=refs))
+        else:
+            MESSAGES.labels("complaints", "rejected").inc()
+        op = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else ""
+        values = {"amount": "", "at": "", "window": "", "op": op, "complaint": ""}
         context, _ = await run_in_threadpool(
             _card_context, request, session, view, tid, values, exc, entered
         )
-        return page("terminal.html", context, status_code=422)
-    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, view.now)
+        return page("terminal.html", context, status_code=exc.status)
     return RedirectResponse(f"/t/{quote(tid)}?complaint={result.id}", status_code=303)
 
 
