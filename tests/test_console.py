@@ -261,15 +261,15 @@ def test_it_lists_incidents_by_service_group_status_and_kind(agent: httpx.Client
     add_incident(db, "K-1", "cash_acceptor_jam", severity="critical", title="Shutter jammed")
     add_incident(db, "K-1", "printer_fault", status="resolved", title="Old printer fault")
     everything = agent.get("/incidents").text
-    assert "Printer out of paper" in everything
-    assert "Shutter jammed" in everything
-    assert "Old printer fault" not in everything
+    assert "Printer out of paper — T-000042" in everything
+    assert "Cash acceptor jammed — K-1" in everything
+    assert "Printer fault — K-1" not in everything
     kazan = agent.get("/incidents", params={"group": "kzn-east", "status": "all"}).text
-    assert "Printer out of paper" not in kazan
-    assert "Old printer fault" in kazan
+    assert "Printer out of paper — T-000042" not in kazan
+    assert "Printer fault — K-1" in kazan
     jams = agent.get("/incidents", params={"kind": "cash_acceptor_jam"}).text
-    assert "Shutter jammed" in jams
-    assert "Printer out of paper" not in jams
+    assert "Cash acceptor jammed — K-1" in jams
+    assert "Printer out of paper — T-000042" not in jams
 
 
 def test_it_lets_an_engineer_but_not_an_agent_acknowledge_and_resolve(

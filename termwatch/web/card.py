@@ -124,7 +124,8 @@ def build_card(conn: Conn, query: CardQuery, now: datetime) -> CardBuild | None:
         guidance=" ".join(lines),
         guidance_lines=lines,
     )
-    return CardBuild(card=card, op_complaints=[c for c, _ in op_complaints])
+    rendered = [msgspec.structs.replace(c, verdict=text) for c, text in op_complaints]
+    return CardBuild(card=card, op_complaints=rendered)
 
 
 def _selected(

@@ -29,12 +29,12 @@ from terminals.contract import COMPLAINT_CATEGORIES, Complaint
 from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
-from termwatch.web import incident_read
+from termwatch.web import incident_read, read, verdict
 from termwatch.web.card import CardQuery, build_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
-from termwatch.web.models import INCIDENT_STATUSES
+from termwatch.web.models import INCIDENT_STATUSES, IncidentDetail
 from termwatch.web.read import OperationFilter
 from termwatch.web.render import View, offset_zone, page
 from termwatch.web.search import search
@@ -396,11 +396,33 @@ def incident_page(request: Request) -> Response:
     incident_id = int(request.path_params["id"])
     with _ctx(request).connection() as conn:
         found = incident_read.incident_detail(conn, incident_id) if incident_id < 2**63 else None
+        if found is not None:
+            found = localized(conn, found, view)
     if found is None:
         raise ApiError(404, "not found")
     context = _base(request, session, view)
     context.update(incident=found, can_change=session.principal.may("engineer"))
     return page("incident.html", context)
+
+
+#: The order of log actions written at one instant (an incident opens before it is updated).
+_LOG_ORDER: Final = {"opened": 0, "reopened": 1, "grouped": 2, "updated": 3}
+
+
+def localized(conn: read.Conn, detail: IncidentDetail, view: View) -> IncidentDetail:
+    """``detail`` with its complaints' verdicts in the viewer's language and time zone, and
+    its history in the order things happened."""
+    ids = [c.id for c in detail.evidence.complaints]
+    facts = read.complaints_with_facts(conn, ids)
+    complaints = [
+        msgspec.structs.replace(c, verdict=verdict.render(facts[c.id][1], view.lang, view.tz))
+        if c.id in facts
+        else c
+        for c in detail.evidence.complaints
+    ]
+    log = sorted(detail.log, key=lambda e: (e.at, _LOG_ORDER.get(e.action, 9)))
+    evidence = msgspec.structs.replace(detail.evidence, complaints=complaints)
+    return msgspec.structs.replace(detail, evidence=evidence, log=log)
 
 
 async def incident_action(request: Request) -> Response:

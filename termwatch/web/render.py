@@ -66,6 +66,17 @@ class View:
         step = word(self.lang, "step", op.failed_step)
         return f"{step}: {reason}" if reason else step
 
+    def actor(self, name: str) -> str:
+        """Who acted, with the rule engine named in words."""
+        return text(self.lang, "ui.rules_actor") if name == "rules" else name
+
+    def event(self, name: str | None) -> str:
+        """An XFS4IoT event name (``Printer.MediaPresentedEvent``) without its code look
+        in Russian, where only its device is said; as sent in English."""
+        if not name:
+            return ""
+        return name if self.lang == "en" else text(self.lang, "ui.event")
+
     def iso(self, ts: datetime | None) -> str:
         return ts.isoformat() if ts is not None else ""
 
