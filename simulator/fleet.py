@@ -30,6 +30,13 @@ CITY_CENTRES: Final[dict[str, tuple[float, float]]] = {
     "Novosibirsk": (55.0084, 82.9357),
     "Krasnoyarsk": (56.0153, 92.8932),
     "Vladivostok": (43.1155, 131.8855),
+    "Москва": (55.7558, 37.6173),
+    "Санкт-Петербург": (59.9343, 30.3351),
+    "Казань": (55.7961, 49.1064),
+    "Нижний Новгород": (56.2965, 43.9361),
+    "Самара": (53.1959, 50.1002),
+    "Екатеринбург": (56.8389, 60.6057),
+    "Новосибирск": (55.0084, 82.9357),
 }
 STREETS: Final = (
     "Lenina",
@@ -65,6 +72,38 @@ PLACES: Final = (
     "hypermarket",
     "mall",
 )
+#: Streets and places of a city named in Cyrillic: its registry is written in Russian, as an
+#: operator's registry there is.
+STREETS_RU: Final = (
+    "Ленина",
+    "Мира",
+    "Баумана",
+    "Пушкина",
+    "Гагарина",
+    "Тверская",
+    "Кирова",
+    "Садовая",
+    "Советская",
+    "Чехова",
+    "Победы",
+    "Малышева",
+    "Кремлёвская",
+    "Профсоюзная",
+    "Вайнера",
+    "Декабристов",
+)
+PLACES_RU: Final = (
+    "«Пятёрочка»",
+    "«Магнит»",
+    "ТЦ «Мега»",
+    "вокзал",
+    "аптека",
+    "почта",
+    "автовокзал",
+    "университет",
+    "гипермаркет «Лента»",
+    "ТРЦ «Галерея»",
+)
 MODELS: Final = ("KSK-300", "KSK-300", "KSK-310", "PayPoint 5", "PayPoint 5S")
 
 
@@ -93,9 +132,10 @@ def build_fleet(scenario: Scenario) -> list[Site]:
         centre = CITY_CENTRES.get(region.city)
         for _ in range(region.terminals):
             tid = next(tids)
-            street = rng.choice(STREETS)
+            russian = _cyrillic(region.city)
+            street = rng.choice(STREETS_RU if russian else STREETS)
             house = rng.randint(1, 180)
-            place = rng.choice(PLACES)
+            place = rng.choice(PLACES_RU if russian else PLACES)
             lat = lon = None
             if centre is not None:
                 lat = round(centre[0] + rng.uniform(-0.12, 0.12), 5)
@@ -103,8 +143,12 @@ def build_fleet(scenario: Scenario) -> list[Site]:
             sites.append(
                 Site(
                     tid=tid,
-                    name=f"{region.city}, {place} on {street}",
-                    address=f"{region.city}, {street} street {house}, {place}",
+                    name=f"{place}, ул. {street}"
+                    if russian
+                    else f"{region.city}, {place} on {street}",
+                    address=f"ул. {street}, д. {house}"
+                    if russian
+                    else f"{region.city}, {street} street {house}, {place}",
                     city=region.city,
                     region=region.name,
                     lat=lat,
@@ -115,6 +159,10 @@ def build_fleet(scenario: Scenario) -> list[Site]:
                 )
             )
     return sites
+
+
+def _cyrillic(text: str) -> bool:
+    return any("\u0400" <= ch <= "\u04ff" for ch in text)
 
 
 def write_registry(sites: list[Site], out: TextIO) -> None:

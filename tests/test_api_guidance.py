@@ -85,7 +85,7 @@ def test_it_tells_the_agent_the_payment_was_credited_and_the_receipt_can_be_sent
     assert card.selected_operation.op_id == "T-000042-op-caller"
     assert card.guidance_lines[0] == (
         "The payment of 500.00 RUB at 10:31 went through and was credited (confirmation"
-        " AUTH-88231). The receipt was not printed (paperOut); offer to send it electronically."
+        " AUTH-88231). The receipt was not printed (out of paper); offer to send it electronically."
     )
     assert "cannot print receipts now (out of paper, for 2 h)" in card.guidance
     assert "incident #" in card.guidance
@@ -118,9 +118,13 @@ def test_it_says_cash_was_taken_but_not_credited_and_asks_for_a_claim(db: Conn) 
     card = card_of(db, "T-7", op_id="op-timeout")
     assert card.guidance_lines[0] == (
         "Cash of 1,500.00 RUB was accepted at 10:48 but the payment was not credited"
-        " (hostTimeout). Register a complaint so that the money is credited or returned."
+        " (the payment host did not answer). Register a complaint so that the money is credited"
+        " or returned."
     )
-    assert card.guidance_lines[1] == "The terminal is working normally."
+    assert card.guidance_lines[1] == (
+        "Nothing on our side explains it: the terminal reported no fault at that time."
+    )
+    assert card.guidance_lines[2] == "The terminal itself is working now."
 
 
 def test_it_says_a_declined_card_payment_took_no_money(db: Conn) -> None:
@@ -139,7 +143,8 @@ def test_it_says_a_declined_card_payment_took_no_money(db: Conn) -> None:
     )
     card = card_of(db, "T-8", op_id="op-declined")
     assert card.guidance_lines[0] == (
-        "The payment of 500.00 RUB at 10:55 was not made (hostDeclined); no cash was kept."
+        "The payment of 500.00 RUB at 10:55 was not made (the payment host declined it);"
+        " no cash was kept."
         " Any amount held on the card will be released by the bank."
     )
 
@@ -158,7 +163,7 @@ def test_it_tells_the_agent_an_offline_terminal_takes_no_payments(db: Conn) -> N
     card = card_of(db, "T-9")
     assert card.online is False
     assert card.guidance_lines[0].startswith("The terminal is offline (no contact for 1 h 35 min)")
-    assert "Terminal offline) is open" in card.guidance_lines[1]
+    assert "(Terminal offline — T-9) is open" in card.guidance_lines[1]
 
 
 def test_it_shows_an_unregistered_terminal_seen_on_the_wire(db: Conn) -> None:
@@ -217,4 +222,4 @@ def test_it_uses_the_times_offset_for_guidance_times(db: Conn) -> None:
     add_operation(db, "T-000042", "old-op", yesterday)
     old = terminal_card(db, CardQuery(tid="T-000042", op_id="old-op", tz=UTC), NOW)
     assert old is not None
-    assert " at 03.05 07:31 " in old.guidance_lines[0]
+    assert " at 3 May 2026 07:31 " in old.guidance_lines[0]

@@ -136,9 +136,7 @@ def test_it_shows_the_card_with_the_printer_out_of_paper_and_guidance(
     assert page.status_code == 200
     html = page.text
     assert "Tverskaya kiosk" in html
-    assert re.search(
-        r'id="device-printer".*?out of paper.*?since .*?04\.05\.2026 09:00', html, re.S
-    )
+    assert re.search(r'id="device-printer".*?out of paper.*?since .*?4 May 2026 09:00', html, re.S)
     assert f'href="/incidents/{incident_id}"' in html
     assert "The terminal cannot print receipts now (out of paper, for 2 h)" in html
     assert html.count('class="op ') == 13
@@ -154,7 +152,7 @@ def test_it_finds_the_callers_operation_by_amount_and_local_time(
     html = page.text
     assert html.count('class="op ') == 1
     assert 'class="op selected outcome-completedWithWarnings"' in html
-    assert "04.05.2026 10:31" in html
+    assert "4 May 2026 10:31" in html
     assert "The payment of 500.00 RUB at 10:31 went through and was credited" in html
     assert 'id="c-amount" name="amount" inputmode="decimal" value="500.00"' in html
     assert 'value="2026-05-04T10:31"' in html
@@ -182,7 +180,8 @@ def test_it_registers_a_complaint_from_the_card_and_shows_its_verdict(
     assert "receipt not printed" in result
     assert f'href="/incidents/{incident_id}">#{incident_id}</a>' in result
     assert "<code>T-000042-op-caller</code>" in result
-    assert "A claim has been registered" not in result  # credited: no claim needed
+    assert "Register a complaint so that" not in result  # credited: no claim needed
+    assert f"Already registered as {form['ref']} on 4 May 2026 11:00" in result
     assert "offer to send it electronically" in result
     assert "916" not in result.replace("•••4567", "")
     again = agent.post("/t/T-000042/complaint", data=form)
@@ -220,7 +219,8 @@ def test_it_tells_the_agent_a_claim_is_registered_for_cash_not_credited(
     posted = agent.post("/t/T-7/complaint", data=form)
     result = agent.get(posted.headers["location"]).text
     assert "money at risk" in result
-    assert f"A claim has been registered under {form['ref']}" in result
+    assert f"Already registered as {form['ref']}" in result
+    assert "Register a complaint so that" not in result
 
 
 def test_it_names_the_field_of_a_bad_complaint_on_the_form(agent: httpx.Client, db: Conn) -> None:
@@ -261,15 +261,15 @@ def test_it_lists_incidents_by_service_group_status_and_kind(agent: httpx.Client
     add_incident(db, "K-1", "cash_acceptor_jam", severity="critical", title="Shutter jammed")
     add_incident(db, "K-1", "printer_fault", status="resolved", title="Old printer fault")
     everything = agent.get("/incidents").text
-    assert "Printer out of paper" in everything
-    assert "Shutter jammed" in everything
-    assert "Old printer fault" not in everything
+    assert "Printer out of paper — T-000042" in everything
+    assert "Cash acceptor jammed — K-1" in everything
+    assert "Printer fault — K-1" not in everything
     kazan = agent.get("/incidents", params={"group": "kzn-east", "status": "all"}).text
-    assert "Printer out of paper" not in kazan
-    assert "Old printer fault" in kazan
+    assert "Printer out of paper — T-000042" not in kazan
+    assert "Printer fault — K-1" in kazan
     jams = agent.get("/incidents", params={"kind": "cash_acceptor_jam"}).text
-    assert "Shutter jammed" in jams
-    assert "Printer out of paper" not in jams
+    assert "Cash acceptor jammed — K-1" in jams
+    assert "Printer out of paper — T-000042" not in jams
 
 
 def test_it_lets_an_engineer_but_not_an_agent_acknowledge_and_resolve(

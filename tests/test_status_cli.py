@@ -57,7 +57,7 @@ def test_it_explains_the_callers_operation_in_russian(
     assert code == 0
     out = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "нет бумаги" in out
-    assert "Платёж на 500,00 ₽ в 04.05 10:31 прошёл и зачислен" in out
+    assert "Платёж на 500,00 ₽ в 04.05.2026 10:31 прошёл и зачислен" in out
 
 
 @pytest.mark.usefixtures("env")

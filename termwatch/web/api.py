@@ -9,6 +9,7 @@ database work to the thread pool.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta, timezone
 from typing import Final, Literal, TypeVar, cast
 
@@ -114,15 +115,23 @@ def _path_id(request: Request) -> int:
 
 
 async def post_complaint(request: Request) -> Response:
-    """Register a complaint; 201 when new, 200 with the first result for a known ``ref``."""
-    who = principal(request, "agent")
+    """Register a complaint; 201 when new, 200 with the first result for a known ``ref``,
+    409 when its operation already has a complaint and ``confirm_repeat`` is not true."""
+    who = principal(request, "agent", ("confirm_repeat",))
+    params = Params(request.query_params, ("confirm_repeat",))
+    confirmed = params.choice("confirm_repeat", ("true", "false"), default="false") == "true"
     ctx = ctx_of(request)
     try:
         complaint = _decode(await _body(request), Complaint, _COMPLAINT_FIELDS)
     except ApiError:
         MESSAGES.labels("complaints", "rejected").inc()
         raise
-    result = await run_in_threadpool(ctx.write().submit_complaint, complaint, ctx.clock(), who.name)
+    result = await run_in_threadpool(
+        functools.partial(ctx.write().submit_complaint, confirmed=confirmed),
+        complaint,
+        ctx.clock(),
+        who.name,
+    )
     return JSONResponse(result, status_code=201 if result.created else 200)
 
 

@@ -1,7 +1,10 @@
 """The terminal card: registry, liveness, devices in words, incidents, operations, guidance.
 
 One function builds it for the API, the console and ``termwatch status`` alike, from five
-indexed reads sent in one round trip (see :mod:`termwatch.web.read`).
+indexed reads sent in one round trip (see :mod:`termwatch.web.read`), and, once the
+caller's operation is picked, two more in a second one: the complaints already registered
+on it and the incident that explains it. Complaint verdicts are rendered in the card's
+language and time zone from their facts (:mod:`termwatch.web.verdict`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
-from termwatch.web import read
+import msgspec
+
+from termwatch.web import read, verdict
 from termwatch.web.devices import describe_all
 from termwatch.web.guidance import Situation, guidance
 from termwatch.web.models import ComplaintView, Operation, TerminalCard
@@ -34,8 +39,23 @@ class CardQuery:
     tz: tzinfo = UTC
 
 
+@dataclass(frozen=True, slots=True)
+class CardBuild:
+    """The card and what the console shows beside it: the complaints already registered on
+    the selected operation."""
+
+    card: TerminalCard
+    op_complaints: list[ComplaintView]
+
+
 def terminal_card(conn: Conn, query: CardQuery, now: datetime) -> TerminalCard | None:
     """The card of ``query.tid``, or None when the terminal is neither registered nor seen."""
+    built = build_card(conn, query, now)
+    return built.card if built is not None else None
+
+
+def build_card(conn: Conn, query: CardQuery, now: datetime) -> CardBuild | None:
+    """:func:`terminal_card` with the selected operation's complaints."""
     rows = read.card_rows(conn, query.tid, query.operations, now)
     found = rows.terminal
     if found is None:
@@ -51,6 +71,14 @@ def terminal_card(conn: Conn, query: CardQuery, now: datetime) -> TerminalCard |
         if complaint is not None and complaint.tid != query.tid:
             complaint = None
     selected = _selected(conn, query, operations, complaint)
+    known = read.operation_context(conn, query.tid, selected) if selected is not None else None
+    op_complaints = tuple(
+        (c, verdict.render(f, query.lang, query.tz)) for c, f in (known.complaints if known else [])
+    )
+    recent = [
+        msgspec.structs.replace(c, verdict=verdict.render(f, query.lang, query.tz))
+        for c, f in rows.complaints
+    ]
     lines = guidance(
         Situation(
             registered=found.registry is not None,
@@ -63,12 +91,14 @@ def terminal_card(conn: Conn, query: CardQuery, now: datetime) -> TerminalCard |
             operation=selected,
             complaint=complaint,
             searched_for_operation=query.operations.active and selected is None,
+            op_complaints=op_complaints,
+            explained_by=known.explained_by if known else None,
         ),
         query.lang,
         now,
         query.tz,
     )
-    return TerminalCard(
+    card = TerminalCard(
         tid=query.tid,
         registered=found.registry is not None,
         name=reg.get("name"),
@@ -89,11 +119,13 @@ def terminal_card(conn: Conn, query: CardQuery, now: datetime) -> TerminalCard |
         incidents=incidents,
         operations=operations,
         selected_operation=selected,
-        recent_complaints=rows.complaints,
+        recent_complaints=recent,
         language=query.lang,
         guidance=" ".join(lines),
         guidance_lines=lines,
     )
+    rendered = [msgspec.structs.replace(c, verdict=text) for c, text in op_complaints]
+    return CardBuild(card=card, op_complaints=rendered)
 
 
 def _selected(

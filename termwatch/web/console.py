@@ -10,6 +10,7 @@ and is refused from another origin. The complaint form goes through the same val
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -30,16 +31,17 @@ from terminals.contract import COMPLAINT_CATEGORIES, Complaint
 from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
-from termwatch.web import incident_read, read
-from termwatch.web.card import CardQuery, terminal_card
+from termwatch.web import incident_read, read, verdict
+from termwatch.web.card import CardQuery, build_card
 from termwatch.web.context import Context
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
-from termwatch.web.models import INCIDENT_STATUSES
+from termwatch.web.models import INCIDENT_STATUSES, IncidentDetail
 from termwatch.web.read import OperationFilter
 from termwatch.web.render import View, offset_zone, page
 from termwatch.web.search import search
 from termwatch.web.session import COOKIE, LIFETIME_S, Session, issue, verify
+from termwatch.web.write import RepeatedComplaint
 
 LANG_COOKIE: Final = "tw_lang"
 TZ_COOKIE: Final = "tw_tzo"
@@ -255,12 +257,17 @@ def _card_context(
         tz=view.tz,
     )
     with _ctx(request).connection() as conn:
-        card = terminal_card(conn, query, view.now)
-        complaint = read.complaint(conn, query.complaint_id) if query.complaint_id else None
+        built = build_card(conn, query, view.now)
     context = _base(request, session, view)
-    if card is None:
+    if built is None:
         return context, False
+    card = built.card
     selected = card.selected_operation
+    complaint = None
+    if query.complaint_id is not None:
+        shown = [c for c in built.op_complaints if c.id == query.complaint_id]
+        shown += [c for c in card.recent_complaints if c.id == query.complaint_id]
+        complaint = shown[0] if shown else None
     form = complaint_form or {
         "ref": f"TW-{view.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
         "category": "no_receipt",
@@ -268,7 +275,9 @@ def _card_context(
         "occurred_at": view.local_input(selected.ts if selected else around),
         "customer": "",
         "text": "",
+        "op": selected.op_id if selected else "",
     }
+    repeat = [c.ref for c in built.op_complaints if c.id != query.complaint_id]
     context.update(
         card=card,
         values=values,
@@ -279,6 +288,8 @@ def _card_context(
         form=form,
         categories=COMPLAINT_CATEGORIES,
         complaint_error=complaint_error,
+        repeat_refs=repeat,
+        ask_confirm=bool(repeat) or (complaint_error is not None and complaint_error.status == 409),
     )
     return context, True
 
@@ -309,7 +320,8 @@ async def complaint_post(request: Request) -> Response:
     if not TID_RE.fullmatch(tid):
         raise ApiError(404, "not found")
     entered = {k: str(form.get(k, ""))[:4000] for k in
-               ("ref", "category", "amount", "occurred_at", "customer", "text")}  # fmt: skip
+               ("ref", "category", "amount", "occurred_at", "customer", "text", "op")}  # fmt: skip
+    confirmed = form.get("confirm_repeat") == "yes"
     ctx = _ctx(request)
     try:
         occurred = parse_local(entered["occurred_at"], view, "occurred_at") or view.now
@@ -330,16 +342,26 @@ async def complaint_post(request: Request) -> Response:
         except msgspec.ValidationError as exc:
             raise validation_error(exc, fields) from None
         reject_nul({name: getattr(complaint, name) for name in fields})
+        result = await run_in_threadpool(
+            functools.partial(ctx.write().submit_complaint, confirmed=confirmed),
+            complaint,
+            view.now,
+            session.principal.name,
+        )
     except ApiError as exc:
-        MESSAGES.labels("complaints", "rejected").inc()
-        values = {"amount": "", "at": "", "window": "", "op": "", "complaint": ""}
+        if exc.status not in (409, 422):
+            raise
+        if isinstance(exc, RepeatedComplaint):
+            refs = ", ".join(exc.refs)
+            exc = ApiError(409, view.t("ui.duplicate_refused", op_id=exc.op_id, refs=refs))
+        else:
+            MESSAGES.labels("complaints", "rejected").inc()
+        op = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else ""
+        values = {"amount": "", "at": "", "window": "", "op": op, "complaint": ""}
         context, _ = await run_in_threadpool(
             _card_context, request, session, view, tid, values, exc, entered
         )
-        return page("terminal.html", context, status_code=422)
-    result = await run_in_threadpool(
-        ctx.write().submit_complaint, complaint, view.now, session.principal.name
-    )
+        return page("terminal.html", context, status_code=exc.status)
     return RedirectResponse(f"/t/{quote(tid)}?complaint={result.id}", status_code=303)
 
 
@@ -380,11 +402,33 @@ def incident_page(request: Request) -> Response:
     incident_id = int(request.path_params["id"])
     with _ctx(request).connection() as conn:
         found = incident_read.incident_detail(conn, incident_id) if incident_id < 2**63 else None
+        if found is not None:
+            found = localized(conn, found, view)
     if found is None:
         raise ApiError(404, "not found")
     context = _base(request, session, view)
     context.update(incident=found, can_change=session.principal.may("engineer"))
     return page("incident.html", context)
+
+
+#: The order of log actions written at one instant (an incident opens before it is updated).
+_LOG_ORDER: Final = {"opened": 0, "reopened": 1, "grouped": 2, "updated": 3}
+
+
+def localized(conn: read.Conn, detail: IncidentDetail, view: View) -> IncidentDetail:
+    """``detail`` with its complaints' verdicts in the viewer's language and time zone, and
+    its history in the order things happened."""
+    ids = [c.id for c in detail.evidence.complaints]
+    facts = read.complaints_with_facts(conn, ids)
+    complaints = [
+        msgspec.structs.replace(c, verdict=verdict.render(facts[c.id][1], view.lang, view.tz))
+        if c.id in facts
+        else c
+        for c in detail.evidence.complaints
+    ]
+    log = sorted(detail.log, key=lambda e: (e.at, _LOG_ORDER.get(e.action, 9)))
+    evidence = msgspec.structs.replace(detail.evidence, complaints=complaints)
+    return msgspec.structs.replace(detail, evidence=evidence, log=log)
 
 
 async def incident_action(request: Request) -> Response:

@@ -7,10 +7,11 @@ breaking it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Final
 
 from termwatch.web import i18n_ops
+from termwatch.web.vocab import phrases, plain
 
 LANGUAGES: Final = ("en", "ru")
 
@@ -93,6 +94,67 @@ _EN: Final[dict[str, str]] = {
     ),
     "g.complaint_incident": " It is linked to incident #{id}.",
     "g.unknown_error": "no reason given",
+    # guidance: the caller's operation
+    "g.ask_caller": (
+        "Ask the caller for the amount, about what time they paid and the last 4 digits of"
+        " the phone or account, then find the payment under Operations."
+    ),
+    "g.registered_as": "Already registered as {ref} on {on}, verdict: {verdict}.",
+    "g.registered_once": " Do not register it again; the review is under way.",
+    "g.explained_by": (
+        "This is explained by incident #{id} ({title}, {status}) since {since}:"
+        " engineers know about it."
+    ),
+    "g.nothing_explains": (
+        "Nothing on our side explains it: the terminal reported no fault at that time."
+    ),
+    "g.now_ok": "The terminal itself is working now.",
+    "g.other_incidents": "Other problems at this terminal now: {titles}.",
+    # verdicts
+    "v.no_terminal": "the terminal was not identified from the address",
+    "v.cause": " ({kind} since {since})",
+    "v.no_operation": "no matching operation on {tid} between {start} and {end}",
+    "v.explained": "; explained by an incident{cause}",
+    "v.no_fault": "; no device fault explains it",
+    "v.cash_at_risk": (
+        "cash accepted, payment not sent{cause}: money at risk ({cash}, operation {op_id} at {at})"
+    ),
+    "v.failed": "payment of {amount} at {at} failed{cause}; no cash was kept",
+    "v.no_receipt": "receipt not printed{cause}; payment of {amount} at {at} credited",
+    "v.silent": (
+        "the terminal reports the payment of {amount} at {at} as completed, but several"
+        " customers report trouble the terminal does not: checked with the payment host"
+    ),
+    "v.completed_no_fault": (
+        "the terminal reports the payment of {amount} at {at} as completed and sent;"
+        " no device fault explains the complaint"
+    ),
+    "v.completed": "operation of {amount} at {at} completed normally{cause}",
+    "ui.duplicate_warning": (
+        "This operation already has a complaint ({refs}). Register another only if the"
+        " caller reports something new."
+    ),
+    "ui.confirm_repeat": "Register another complaint for this operation anyway",
+    "ui.duplicate_refused": (
+        "Operation {op_id} already has a complaint ({refs}); tick the box to register another one."
+    ),
+    "ui.region_of": "region {region}",
+    "log.opened": "opened",
+    "log.reopened": "reopened",
+    "log.updated": "updated",
+    "log.acknowledged": "acknowledged",
+    "log.resolved": "resolved",
+    "log.silenced": "silenced",
+    "log.unsilenced": "silence ended",
+    "log.grouped": "grouped",
+    "ui.rules_actor": "termwatch rules",
+    "evidence.event": "event",
+    "evidence.operation": "operation",
+    "evidence.complaint": "complaint",
+    "evidence.status": "status report",
+    "evidence.heartbeat": "heartbeat",
+    "evidence.availability": "availability",
+    "ui.event": "event",
     # status words
     "status.open": "open",
     "status.acknowledged": "acknowledged",
@@ -265,6 +327,66 @@ _RU: Final[dict[str, str]] = {
     ),
     "g.complaint_incident": " Она связана с инцидентом №{id}.",
     "g.unknown_error": "причина не указана",
+    "g.ask_caller": (
+        "Спросите у звонящего сумму, примерное время платежа и 4 последние цифры телефона"
+        " или счёта, затем найдите платёж в разделе «Операции»."
+    ),
+    "g.registered_as": "Уже зарегистрирована жалоба {ref} от {on}, заключение: {verdict}.",
+    "g.registered_once": " Повторно регистрировать не нужно: проверка уже идёт.",
+    "g.explained_by": (
+        "Это объясняет инцидент №{id} ({title}, статус: {status}) с {since}: инженеры о нём знают."
+    ),
+    "g.nothing_explains": (
+        "С нашей стороны это ничем не объясняется: терминал в то время не сообщал о сбоях."
+    ),
+    "g.now_ok": "Сам терминал сейчас работает.",
+    "g.other_incidents": "Другие проблемы терминала сейчас: {titles}.",
+    "v.no_terminal": "терминал по адресу не определён",
+    "v.cause": " ({kind} с {since})",
+    "v.no_operation": "подходящей операции на {tid} с {start} до {end} нет",
+    "v.explained": "; объясняется инцидентом{cause}",
+    "v.no_fault": "; сбоем устройств не объясняется",
+    "v.cash_at_risk": (
+        "наличные приняты, платёж не отправлен{cause}: деньги под угрозой ({cash},"
+        " операция {op_id} в {at})"
+    ),
+    "v.failed": "платёж на {amount} в {at} не прошёл{cause}; наличные не удержаны",
+    "v.no_receipt": "чек не напечатан{cause}; платёж на {amount} в {at} зачислен",
+    "v.silent": (
+        "терминал считает платёж на {amount} в {at} выполненным, но несколько клиентов"
+        " сообщают о сбое, которого терминал не видит: сверено с платёжным сервером"
+    ),
+    "v.completed_no_fault": (
+        "терминал сообщает, что платёж на {amount} в {at} выполнен и отправлен;"
+        " сбоем устройств жалоба не объясняется"
+    ),
+    "v.completed": "операция на {amount} в {at} прошла нормально{cause}",
+    "ui.duplicate_warning": (
+        "По этой операции уже есть жалоба ({refs}). Регистрируйте ещё одну, только если"
+        " клиент сообщает что-то новое."
+    ),
+    "ui.confirm_repeat": "Всё равно зарегистрировать ещё одну жалобу по этой операции",
+    "ui.duplicate_refused": (
+        "По операции {op_id} уже есть жалоба ({refs}); отметьте флажок, чтобы"
+        " зарегистрировать ещё одну."
+    ),
+    "ui.region_of": "регион {region}",
+    "log.opened": "открыт",
+    "log.reopened": "открыт снова",
+    "log.updated": "обновлён",
+    "log.acknowledged": "принят в работу",
+    "log.resolved": "решён",
+    "log.silenced": "оповещения отключены",
+    "log.unsilenced": "оповещения включены",
+    "log.grouped": "объединён в группу",
+    "ui.rules_actor": "правила termwatch",
+    "evidence.event": "событие",
+    "evidence.operation": "операция",
+    "evidence.complaint": "жалоба",
+    "evidence.status": "отчёт о состоянии",
+    "evidence.heartbeat": "сигнал связи",
+    "evidence.availability": "доступность",
+    "ui.event": "событие",
     "status.open": "открыт",
     "status.acknowledged": "принят в работу",
     "status.resolved": "решён",
@@ -360,13 +482,36 @@ _RU: Final[dict[str, str]] = {
     "ui.skip": "К содержимому",
 }
 
-_TABLES: Final = {"en": _EN | i18n_ops.EN, "ru": _RU | i18n_ops.RU}
+_TABLES: Final = {
+    "en": {**phrases("en"), **_EN, **i18n_ops.EN},
+    "ru": {**phrases("ru"), **_RU, **i18n_ops.RU},
+}
 
 
 def text(lang: str, key: str, **values: object) -> str:
     """The phrase ``key`` in ``lang`` with ``values`` filled in."""
     phrase = _TABLES.get(lang, _TABLES["en"]).get(key) or _TABLES["en"].get(key) or key
     return phrase.format(**values) if values else phrase
+
+
+def word(lang: str, vocabulary: str, code: str | None) -> str:
+    """``code`` of ``vocabulary`` (``kind``, ``severity``, ``service``, ``step``, ``result``,
+    ``error``) in plain words; a code no table knows is split into words, never shown raw."""
+    if not code:
+        return ""
+    key = f"{vocabulary}.{code}"
+    table = _TABLES.get(lang, _EN)
+    return table.get(key) or _EN.get(key) or plain(code)
+
+
+def incident_title(lang: str, kind: str, tid: str, region: str | None) -> str:
+    """An incident's title from its kind and where it is: ``Printer jammed — T-000042``,
+    ``Payments failing — region Kazan`` (the stored title is English only)."""
+    what = word(lang, "kind", kind)
+    what = what[:1].upper() + what[1:]
+    if tid.startswith("region:"):
+        return f"{what} — {text(lang, 'ui.region_of', region=region or tid[7:])}"
+    return f"{what} — {tid}"
 
 
 def duration(lang: str, span: timedelta) -> str:
@@ -390,3 +535,28 @@ def money(lang: str, minor: int, currency: str) -> str:
         symbol = "₽" if currency == "RUB" else currency
         return f"{sign}{grouped},{cents:02d}\u00a0{symbol}"
     return f"{sign}{whole:,}.{cents:02d} {currency}"
+
+
+_MONTHS_EN: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def when(lang: str, ts: datetime, tz: tzinfo) -> str:
+    """A date and time in ``tz``: ``04.05.2026 10:31`` in Russian, ``4 May 2026 10:31`` in
+    English; one format per language everywhere."""
+    local = ts.astimezone(tz)
+    if lang == "ru":
+        return local.strftime("%d.%m.%Y %H:%M")
+    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} {local:%H:%M}"

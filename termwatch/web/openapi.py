@@ -52,7 +52,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "missing or unknown token",
         403: "the token's role may not do this",
         404: "not found",
-        409: "the incident is not in a state that allows this",
+        409: "a conflict with the stored state: the incident's state does not allow this,"
+        " or the complaint's operation already has one (see `confirm_repeat`)",
         413: "the body is too large",
         422: "a bad input; `field` names it",
         503: "the database is unavailable; retry after `Retry-After` seconds",
@@ -159,6 +160,13 @@ def _document() -> dict[str, Any]:
             "post": {
                 "operationId": "postComplaint",
                 "summary": "Register a customer complaint (idempotent by `ref`)",
+                "parameters": [
+                    _query(
+                        "confirm_repeat",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "register it although its operation already has a complaint",
+                    )
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("Complaint")}},
@@ -166,7 +174,7 @@ def _document() -> dict[str, Any]:
                 "responses": {
                     "201": _json(_ref("ComplaintResult"), "stored and correlated"),
                     "200": _json(_ref("ComplaintResult"), "the `ref` was known: first result"),
-                    **_errors(*_WRITE),
+                    **_errors(*_WRITE, 409),
                 },
             }
         },

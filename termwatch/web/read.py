@@ -15,7 +15,9 @@ from typing import Any, Final
 
 import psycopg
 
+from rules.correlation import EXPLAINS, SILENT_FAULT
 from termwatch.db import Row
+from termwatch.web import verdict
 from termwatch.web.devices import StateRow
 from termwatch.web.models import (
     ComplaintView,
@@ -44,6 +46,19 @@ COMPLAINT_COLUMNS: Final = (
     "id, ref, received_at, occurred_at, channel, category, tid, amount_minor, currency,"
     " customer_last4, text, matched_op_id, incident_id, verdict"
 )
+#: The same columns of complaints ``c``, for queries that join other tables.
+C_COMPLAINT_COLUMNS: Final = ", ".join(f"c.{c.strip()}" for c in COMPLAINT_COLUMNS.split(","))
+#: A complaint with the facts its verdict is rendered from (:mod:`termwatch.web.verdict`).
+COMPLAINT_FACTS_SELECT: Final = (
+    f"SELECT {C_COMPLAINT_COLUMNS}, {verdict.FACT_COLUMNS} FROM complaints c{verdict.FACT_JOINS}"
+)
+#: Incident kinds that explain each way an operation fails, best first: the kinds that
+#: explain the complaint category the failure would give (rules.correlation.EXPLAINS).
+_FAILURE_CATEGORY: Final = {
+    "at_risk": "cash_not_credited",
+    "failed": "payment_failed",
+    "no_receipt": "no_receipt",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +167,95 @@ def _operations_query(tid: str, wanted: OperationFilter, now: datetime) -> Query
 
 def _recent_complaints_query(tid: str, now: datetime, limit: int = 5) -> Query:
     return (
-        f"SELECT {COMPLAINT_COLUMNS} FROM complaints"
-        " WHERE tid = %s AND occurred_at >= %s ORDER BY occurred_at DESC LIMIT %s",
+        f"{COMPLAINT_FACTS_SELECT}"
+        " WHERE c.tid = %s AND c.occurred_at >= %s ORDER BY c.occurred_at DESC LIMIT %s",
         (tid, now - timedelta(days=7), limit),
+    )
+
+
+def with_facts(rows: list[Row]) -> list[tuple[ComplaintView, verdict.VerdictFacts]]:
+    """Complaints read with :data:`COMPLAINT_FACTS_SELECT`, each with its verdict's facts."""
+    out = []
+    for row in rows:
+        found = complaint_from(row)
+        out.append((found, verdict.facts_from(row, found)))
+    return out
+
+
+def complaints_with_facts(
+    conn: Conn, ids: list[int]
+) -> dict[int, tuple[ComplaintView, verdict.VerdictFacts]]:
+    """Complaints ``ids`` with their verdicts' facts, by id (one query by primary key)."""
+    if not ids:
+        return {}
+    rows = conn.execute(f"{COMPLAINT_FACTS_SELECT} WHERE c.id = ANY(%s)", (ids,)).fetchall()
+    return {c.id: (c, f) for c, f in with_facts(rows)}
+
+
+def failure_of(op: Operation) -> str | None:
+    """How ``op`` went wrong for its customer: ``at_risk`` (cash taken, payment not made),
+    ``failed``, ``no_receipt`` (paid, receipt not printed), or None."""
+    results = {s.step: s.result for s in op.steps}
+    if op.money_at_risk_minor > 0:
+        return "at_risk"
+    if op.outcome == "failed" or results.get("paymentSent") in ("failed", "timeout"):
+        return "failed"
+    if results.get("receiptPrinted") in ("failed", "timeout"):
+        return "no_receipt"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationContext:
+    """What is already known about one operation: complaints on it, what explains it."""
+
+    complaints: list[tuple[ComplaintView, verdict.VerdictFacts]]
+    explained_by: Incident | None
+
+
+#: How close to an operation an incident's episode must be to explain it (clock skew).
+EXPLAIN_SLACK: Final = timedelta(minutes=2)
+
+
+def operation_context(conn: Conn, tid: str, op: Operation) -> OperationContext:
+    """The complaints registered on ``op`` (oldest first) and the incident that explains it:
+    one that has ``op`` as evidence, else one of a kind that explains how ``op`` failed
+    whose episode covers its time (best kind first). Two indexed reads, one round trip."""
+    failure = failure_of(op)
+    kinds = [*EXPLAINS.get(_FAILURE_CATEGORY.get(failure or "", ""), ()), SILENT_FAULT]
+    # An incident opens after the failures that prove it (payments failing), so one that
+    # has the operation as evidence may have opened later; others must cover its time.
+    incident_sql = (
+        f"SELECT * FROM (SELECT {INCIDENT_COLUMNS},"
+        " EXISTS (SELECT 1 FROM incident_evidence e WHERE e.incident_id = i.id"
+        "   AND e.kind = 'operation' AND e.ref = %(op)s) AS linked"
+        " FROM incidents i LEFT JOIN terminals t ON t.tid = i.tid"
+        " WHERE i.tid = %(tid)s AND NOT i.is_group"
+        " ORDER BY i.opened_at DESC LIMIT 50) found"
+        " WHERE linked OR opened_at <= %(hi)s"
+    )
+    params = {"tid": tid, "op": op.op_id, "hi": op.ts + EXPLAIN_SLACK}
+    with conn.pipeline():
+        complaints = conn.execute(
+            f"{COMPLAINT_FACTS_SELECT} WHERE c.tid = %s AND c.matched_op_id = %s"
+            " ORDER BY c.received_at LIMIT 5",
+            (tid, op.op_id),
+        )
+        incidents = conn.execute(incident_sql, params)
+    candidates = incidents.fetchall()
+    best: Row | None = next((r for r in candidates if r["linked"]), None)
+    if best is None and failure is not None:
+        covering = [
+            r
+            for r in candidates
+            if r["kind"] in kinds
+            and (r["resolved_at"] is None or r["resolved_at"] >= op.ts - EXPLAIN_SLACK)
+        ]
+        if covering:
+            best = min(covering, key=lambda r: kinds.index(r["kind"]))
+    return OperationContext(
+        complaints=with_facts(complaints.fetchall()),
+        explained_by=incident_from(best) if best is not None else None,
     )
 
 
@@ -187,7 +288,7 @@ class CardRows:
     devices: list[StateRow]
     incidents: list[Incident]
     operations: list[Operation]
-    complaints: list[ComplaintView]
+    complaints: list[tuple[ComplaintView, verdict.VerdictFacts]]
 
 
 def card_rows(conn: Conn, tid: str, wanted: OperationFilter, now: datetime) -> CardRows:
@@ -211,7 +312,7 @@ def card_rows(conn: Conn, tid: str, wanted: OperationFilter, now: datetime) -> C
         devices=_devices_from(devices),
         incidents=[incident_from(r) for r in incidents],
         operations=[operation_from(r) for r in ops],
-        complaints=[complaint_from(r) for r in complaints],
+        complaints=with_facts(complaints),
     )
 
 
@@ -228,7 +329,7 @@ def operation(conn: Conn, tid: str, op_id: str) -> Operation | None:
 def recent_complaints(conn: Conn, tid: str, now: datetime, limit: int = 5) -> list[ComplaintView]:
     """Complaints about ``tid`` that happened in the last 7 days, newest first."""
     rows = conn.execute(*_recent_complaints_query(tid, now, limit)).fetchall()
-    return [complaint_from(r) for r in rows]
+    return [c for c, _ in with_facts(rows)]
 
 
 def complaint(conn: Conn, complaint_id: int) -> ComplaintView | None:

@@ -14,7 +14,8 @@ from urllib.parse import quote
 import jinja2
 from starlette.responses import HTMLResponse
 
-from termwatch.web.i18n import duration, money, text
+from termwatch.web.i18n import duration, incident_title, money, text, when, word
+from termwatch.web.models import Incident, Operation
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("termwatch.web", "templates"),
@@ -38,10 +39,43 @@ class View:
         return text(self.lang, key, **values)
 
     def when(self, ts: datetime | None) -> str:
-        """``04.05.2026 10:31`` in the viewer's offset; empty for None."""
+        """The date and time in the viewer's offset and language; empty for None."""
         if ts is None:
             return ""
-        return ts.astimezone(self.tz).strftime("%d.%m.%Y %H:%M")
+        return when(self.lang, ts, self.tz)
+
+    def word(self, vocabulary: str, code: str | None) -> str:
+        """A code (kind, severity, service, step, result, error) in plain words."""
+        return word(self.lang, vocabulary, code)
+
+    def title(self, incident: Incident) -> str:
+        """The incident's title in the viewer's language (from its kind and place)."""
+        return incident_title(self.lang, incident.kind, incident.tid, incident.region)
+
+    def failure(self, op: Operation) -> str:
+        """Where and why ``op`` failed: ``receipt printed: receipt jammed``."""
+        if not op.failed_step:
+            return ""
+        code = op.failed_error or op.failed_result
+        reason = ""
+        if code:
+            key = f"error.{code}"
+            reason = text(self.lang, key)
+            if reason == key:
+                reason = word(self.lang, "result", code)
+        step = word(self.lang, "step", op.failed_step)
+        return f"{step}: {reason}" if reason else step
+
+    def actor(self, name: str) -> str:
+        """Who acted, with the rule engine named in words."""
+        return text(self.lang, "ui.rules_actor") if name == "rules" else name
+
+    def event(self, name: str | None) -> str:
+        """An XFS4IoT event name (``Printer.MediaPresentedEvent``) without its code look
+        in Russian, where only its device is said; as sent in English."""
+        if not name:
+            return ""
+        return name if self.lang == "en" else text(self.lang, "ui.event")
 
     def iso(self, ts: datetime | None) -> str:
         return ts.isoformat() if ts is not None else ""

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from rules import lifecycle, silences
+from rules import correlation, lifecycle, pii, silences
 from rules.intake import ComplaintIntake
 from terminals.contract import Complaint
 from termwatch.db import Row
@@ -33,17 +33,43 @@ from termwatch.web.models import (
 Pool = ConnectionPool[psycopg.Connection[Row]]
 
 
+class RepeatedComplaint(ApiError):
+    """409: the complaint's operation already has complaints ``refs``."""
+
+    def __init__(self, op_id: str, refs: list[str]) -> None:
+        super().__init__(
+            409,
+            f"operation {op_id} already has a complaint ({', '.join(refs)});"
+            " send confirm_repeat=true to register another",
+            field="confirm_repeat",
+        )
+        self.op_id = op_id
+        self.refs = refs
+
+
 class Writer:
     """Performs the API's changes on ``pool``; safe to share between threads."""
 
     def __init__(self, settings: Settings, pool: Pool) -> None:
         self._pool = pool
+        self._key = settings.pii_key
         self._intake = ComplaintIntake(settings)
 
     def submit_complaint(
-        self, complaint: Complaint, now: datetime, actor: str | None = None
+        self,
+        complaint: Complaint,
+        now: datetime,
+        actor: str | None = None,
+        *,
+        confirmed: bool = False,
     ) -> ComplaintResult:
         """Store and correlate a complaint; a known ``ref`` returns its first result.
+
+        A new complaint about an operation that already has one is refused with a 409
+        naming the registered references, unless ``confirmed``: the agent says the caller
+        reports something new. The operation is the one correlation would match (its
+        :func:`rules.correlation.best_operation`, read before the complaint is stored); a
+        complaint without a terminal id is not checked.
 
         The intake counts the complaint in ``termwatch_messages_total`` (stored or duplicate)
         and settles a race between two posts of one ``ref`` by the unique key. As on the
@@ -53,6 +79,8 @@ class Writer:
         registration's).
         """
         with self._pool.connection() as conn:
+            if not confirmed:
+                self._refuse_repeat(conn, complaint)
             result = self._intake.submit(conn, complaint, min(complaint.received_at, now))
             if actor and result.created:
                 conn.execute(
@@ -70,6 +98,35 @@ class Writer:
             verdict=result.verdict,
             created=result.created,
         )
+
+    def _refuse_repeat(self, conn: read.Conn, complaint: Complaint) -> None:
+        if complaint.tid is None:
+            return
+        if conn.execute("SELECT 1 FROM complaints WHERE ref = %s", (complaint.ref,)).fetchone():
+            return  # a repeated post of one complaint: the intake answers with its result
+        last4, _ = pii.protect(complaint.customer or "", self._key)
+        match = correlation.best_operation(
+            conn,
+            complaint.tid,
+            category=complaint.category,
+            occurred_at=complaint.occurred_at,
+            amount_minor=complaint.amount_minor,
+            customer_last4=last4,
+        )
+        conn.rollback()  # only read: end the transaction before the intake opens its own
+        if match is None:
+            return
+        refs = [
+            r["ref"]
+            for r in conn.execute(
+                "SELECT ref FROM complaints WHERE tid = %s AND matched_op_id = %s"
+                " ORDER BY received_at LIMIT 5",
+                (complaint.tid, match.op.op_id),
+            ).fetchall()
+        ]
+        conn.rollback()
+        if refs:
+            raise RepeatedComplaint(match.op.op_id, refs)
 
     def acknowledge(
         self, incident_id: int, actor: str, note: str | None, now: datetime
