@@ -150,8 +150,32 @@ def _import(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--database-server", metavar="DSN", help=DATABASE_SERVER_HELP)
 
 
+def _fleet(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = bench.add_parser(
+        "fleet",
+        help="termwatch serve with a national fleet: heartbeats, a reconnect storm, the card",
+        description="termwatch serve, as deployed, with a registry of --terminals: CPU per"
+        " heartbeat against a 2,000-terminal fleet, the terminal card's p99 under the"
+        " heartbeats and during a reconnect storm, the storm's drain time, false incidents"
+        " and memory. The last line holds the figures.",
+    )
+    parser.set_defaults(func=_lazy("bench.scale", "main"))
+    parser.add_argument(
+        "--terminals", type=int, default=200_000, help="in the registry (default 200000)"
+    )
+    parser.add_argument(
+        "--interval", type=int, default=60, help="heartbeat interval in seconds (default 60)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="of each heartbeat phase (default 60)"
+    )
+    parser.add_argument(
+        "--probe-rate", type=float, default=20.0, help="card requests a second (default 20)"
+    )
+    parser.add_argument("--database-server", metavar="DSN", help=DATABASE_SERVER_HELP)
+
+
 def register(commands: Commands) -> None:
-    """Add ``bench ingest``, ``bench api``, ``bench notify``, ``bench publish`` and
-    ``bench import``."""
-    for add in (_ingest, _api, _notify, _publish, _import):
+    """Add ``bench ingest``, ``api``, ``notify``, ``publish``, ``import`` and ``fleet``."""
+    for add in (_ingest, _api, _notify, _publish, _import, _fleet):
         add(commands.bench)
