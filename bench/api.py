@@ -6,7 +6,9 @@
 2. Starts, each in a process of its own: a Mosquitto on a free port, the collector
    (:class:`collector.service.Collector`) on it, a publisher sending the collector's
    benchmark traffic mix for the 1,000 terminals at a steady 5,000 msg/s (QoS 1), and the
-   HTTP API and console (:func:`termwatch.web.app.create_app` under uvicorn).
+   HTTP API and console (:func:`termwatch.web.app.create_app` under uvicorn). With
+   ``--inside-serve``, the collector (with the default rules) and the API run in one
+   process instead, as ``termwatch serve`` runs them.
 3. After a warm-up, one client (an agent's browser: one connection, one request at a time)
    asks for terminal cards (``GET /api/v1/terminals/{tid}``: three in four for terminals
    with history, half of those with an amount-and-time filter) and runs console searches
@@ -115,9 +117,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         stop = ctx.Event()
         committed = ctx.Value("q", 0)
         published = ctx.Value("q", 0)
+        if args.inside_serve:
+            bench = bench.with_(link_key=secrets.token_hex(32), pii_key=secrets.token_hex(16))
+            servers = [
+                ctx.Process(target=_serve_all, args=(bench, committed, stop), name="bench-serve")
+            ]
+        else:
+            servers = [
+                ctx.Process(target=_serve, args=(bench,), name="bench-api-server"),
+                ctx.Process(target=_collect, args=(bench, committed, stop), name="bench-collector"),
+            ]
         procs = [
-            ctx.Process(target=_serve, args=(bench,), name="bench-api-server"),
-            ctx.Process(target=_collect, args=(bench, committed, stop), name="bench-collector"),
+            *servers,
             ctx.Process(
                 target=_publish,
                 args=(bench, size.history, args.rate, published, stop),
@@ -148,8 +159,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             " (the machine is busy): the figures are under less write load than the target",
             flush=True,
         )
+    where = ", API inside serve" if args.inside_serve else ""
     print(
-        f"api: terminal card p99 {card.pct(99):.1f} ms (target {CARD_TARGET_MS:.0f}),"
+        f"api{where}: terminal card p99 {card.pct(99):.1f} ms (target {CARD_TARGET_MS:.0f}),"
         f" console search p99 {search.pct(99):.1f} ms (target {SEARCH_TARGET_MS:.0f}),"
         f" ingest {rate:,.0f} msg/s committed (target {args.rate}),"
         f" {size.terminals} terminals, {size.history} with {size.days} days of history",
@@ -206,6 +218,24 @@ def _serve(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
     )
+
+
+def _serve_all(settings: Settings, committed: Synchronized[int], stop: Any) -> None:
+    """What ``termwatch serve`` runs, in one process: the collector with the default rules,
+    the notification worker and the HTTP API; until ``stop`` or SIGTERM."""
+    import signal as signals
+
+    from termwatch.run import Service
+
+    signals.signal(signals.SIGTERM, lambda signum, frame: stop.set())
+    service = Service(settings)
+    service.start()
+    try:
+        while not stop.wait(0.05):
+            collector = service._collector
+            committed.value = collector.processed if collector is not None else 0
+    finally:
+        service.stop()
 
 
 def _collect(settings: Settings, committed: Synchronized[int], stop: Any) -> None:

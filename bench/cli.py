@@ -89,6 +89,12 @@ def _api(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--requests", type=int, default=2_000, help="of each kind (2000)")
     parser.add_argument("--warmup-s", type=float, default=5.0, help="ingest before measuring")
     parser.add_argument(
+        "--inside-serve",
+        action="store_true",
+        help="run the collector (default rules on) and the API in one process, as"
+        " 'termwatch serve' does (default: each in a process of its own)",
+    )
+    parser.add_argument(
         "--keep-database",
         metavar="NAME",
         help="load the fleet into this database on the server and keep it; a later run"

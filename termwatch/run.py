@@ -114,6 +114,11 @@ class Service:
         """Wait until the collector is subscribed; False on timeout or failure."""
         return self._collector is not None and self._collector.wait_ready(timeout_s)
 
+    @property
+    def processed(self) -> int:
+        """Messages the collector has committed since it started."""
+        return self._collector.processed if self._collector is not None else 0
+
     def event_time(self) -> datetime | None:
         """The collector's event clock (None before the first message)."""
         return self._collector.clock.now() if self._collector is not None else None
