@@ -29,9 +29,10 @@ from terminals.contract import COMPLAINT_CATEGORIES, Complaint
 from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
-from termwatch.web import incident_read, read, verdict
+from termwatch.web import incident_read, read, shift, verdict
 from termwatch.web.card import CardQuery, build_card
 from termwatch.web.context import Context
+from termwatch.web.history import history
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
 from termwatch.web.models import INCIDENT_STATUSES, IncidentDetail
@@ -42,6 +43,8 @@ from termwatch.web.session import COOKIE, LIFETIME_S, Session, issue, verify
 from termwatch.web.write import RepeatedComplaint
 
 LANG_COOKIE: Final = "tw_lang"
+#: The uid of the terminal drill-down dashboard (dashboards.terminal.UID).
+TERMINAL_DASHBOARD: Final = "termwatch-terminal"
 TZ_COOKIE: Final = "tw_tzo"
 WINDOWS: Final = (15, 30, 60, 180, 720)
 STATUS_FILTERS: Final = ("active", *INCIDENT_STATUSES, "all")
@@ -191,7 +194,11 @@ def home(request: Request) -> Response:
         if len(hits) == 1:
             return RedirectResponse(f"/t/{quote(hits[0].tid)}", status_code=303)
     context = _base(request, session, view)
-    context.update(q=query, hits=hits[:20], more=len(hits) > 20)
+    now_board = None
+    if not query:
+        with _ctx(request).connection() as conn:
+            now_board = shift.board(conn, view.now)
+    context.update(q=query, hits=hits[:20], more=len(hits) > 20, board=now_board)
     return page("home.html", context)
 
 
@@ -253,6 +260,7 @@ def _card_context(
     )
     with _ctx(request).connection() as conn:
         built = build_card(conn, query, view.now)
+        past = history(conn, tid, view.now) if built is not None else None
     context = _base(request, session, view)
     if built is None:
         return context, False
@@ -284,9 +292,18 @@ def _card_context(
         categories=COMPLAINT_CATEGORIES,
         complaint_error=complaint_error,
         repeat_refs=repeat,
+        history=past,
+        grafana=grafana_link(_ctx(request).settings.grafana_url, tid),
         ask_confirm=bool(repeat) or (complaint_error is not None and complaint_error.status == 409),
     )
     return context, True
+
+
+def grafana_link(base: str, tid: str) -> str | None:
+    """The terminal's dashboard (``dashboards/terminal.py``) in Grafana, when configured."""
+    if not base:
+        return None
+    return f"{base}/d/{TERMINAL_DASHBOARD}/?var-terminal={quote(tid)}"
 
 
 def card_page(request: Request) -> Response:
@@ -398,10 +415,28 @@ def incident_page(request: Request) -> Response:
         found = incident_read.incident_detail(conn, incident_id) if incident_id < 2**63 else None
         if found is not None:
             found = localized(conn, found, view)
+        grouped = (
+            shift.region(conn, found.id)
+            if found is not None and found.tid.startswith("region:")
+            else None
+        )
     if found is None:
         raise ApiError(404, "not found")
     context = _base(request, session, view)
-    context.update(incident=found, can_change=session.principal.may("engineer"))
+    context.update(
+        incident=found,
+        can_change=session.principal.may("engineer"),
+        region=grouped,
+        region_lines=shift.region_guidance(view.lang, found, grouped, view.now, view.tz)
+        if grouped
+        else [],
+        region_complaints=[
+            msgspec.structs.replace(c, verdict=verdict.render(f, view.lang, view.tz))
+            for c, f in grouped.complaints
+        ]
+        if grouped
+        else [],
+    )
     return page("incident.html", context)
 
 

@@ -77,6 +77,14 @@ class View:
             return ""
         return name if self.lang == "en" else text(self.lang, "ui.event")
 
+    def segment(self, lane: str, code: str) -> str:
+        """What one stretch of a history lane was, in words."""
+        if lane == "availability":
+            return text(self.lang, "ui.online" if code == "online" else "ui.offline")
+        if lane == "incidents":
+            return word(self.lang, "kind", code)
+        return text(self.lang, f"state.{code}")
+
     def iso(self, ts: datetime | None) -> str:
         return ts.isoformat() if ts is not None else ""
 
