@@ -213,6 +213,12 @@ def parse_rub(value: str | None, field: str) -> int | None:
     return int(whole) * 100 + int((cents + "00")[:2])
 
 
+def _amount_text(minor: int, lang: str) -> str:
+    """An amount as the viewer types it: ``500.00``, ``500,00``."""
+    typed = f"{minor / 100:.2f}"
+    return typed.replace(".", ",") if lang == "ru" else typed
+
+
 def parse_local(value: str | None, view: View, field: str) -> datetime | None:
     """A ``datetime-local`` value in the viewer's offset; 422 when malformed."""
     if value is None or not value.strip():
@@ -274,7 +280,9 @@ def _card_context(
     form = complaint_form or {
         "ref": f"TW-{view.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
         "category": "no_receipt",
-        "amount": f"{selected.amount_minor / 100:.2f}" if selected else values.get("amount", ""),
+        "amount": _amount_text(selected.amount_minor, view.lang)
+        if selected
+        else values.get("amount", ""),
         "occurred_at": view.local_input(selected.ts if selected else around),
         "customer": "",
         "text": "",
