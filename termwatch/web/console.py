@@ -288,7 +288,7 @@ def _card_context(
         "text": "",
         "op": selected.op_id if selected else "",
     }
-    repeat = [c.ref for c in built.op_complaints if c.id != query.complaint_id]
+    repeat = [c.ref for c in built.op_complaints]
     context.update(
         card=card,
         values=values,
@@ -362,8 +362,9 @@ async def complaint_post(request: Request) -> Response:
         except msgspec.ValidationError as exc:
             raise validation_error(exc, fields) from None
         reject_nul({name: getattr(complaint, name) for name in fields})
+        picked = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else None
         result = await run_in_threadpool(
-            functools.partial(ctx.write().submit_complaint, confirmed=confirmed),
+            functools.partial(ctx.write().submit_complaint, confirmed=confirmed, op_id=picked),
             complaint,
             view.now,
         )
