@@ -576,6 +576,21 @@ def word(lang: str, vocabulary: str, code: str | None) -> str:
     return table.get(key) or _EN.get(key) or plain(code)
 
 
+def failure(lang: str, step: str | None, error: str | None, result: str | None) -> str:
+    """Where and why an operation failed, in words: ``receipt printed: receipt jammed``."""
+    if not step:
+        return ""
+    code = error or result
+    reason = ""
+    if code:
+        key = f"error.{code}"
+        reason = text(lang, key)
+        if reason == key:
+            reason = word(lang, "result", code)
+    name = word(lang, "step", step)
+    return f"{name}: {reason}" if reason else name
+
+
 def incident_title(lang: str, kind: str, tid: str, region: str | None) -> str:
     """An incident's title from its kind and where it is: ``Printer jammed — T-000042``,
     ``Payments failing — region Kazan`` (the stored title is English only)."""

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import jinja2
 from starlette.responses import HTMLResponse
 
-from termwatch.web.i18n import duration, incident_title, money, text, when, word
+from termwatch.web.i18n import duration, failure, incident_title, money, text, when, word
 from termwatch.web.models import Incident, Operation
 
 _ENV = jinja2.Environment(
@@ -54,17 +54,7 @@ class View:
 
     def failure(self, op: Operation) -> str:
         """Where and why ``op`` failed: ``receipt printed: receipt jammed``."""
-        if not op.failed_step:
-            return ""
-        code = op.failed_error or op.failed_result
-        reason = ""
-        if code:
-            key = f"error.{code}"
-            reason = text(self.lang, key)
-            if reason == key:
-                reason = word(self.lang, "result", code)
-        step = word(self.lang, "step", op.failed_step)
-        return f"{step}: {reason}" if reason else step
+        return failure(self.lang, op.failed_step, op.failed_error, op.failed_result)
 
     def actor(self, name: str) -> str:
         """Who acted, with the rule engine named in words."""
