@@ -163,7 +163,9 @@ def test_it_explains_a_malformed_amount_on_the_card(agent: httpx.Client, db: Con
     page = agent.get("/t/T-000042", params={"amount": "five hundred"})
     assert page.status_code == 200
     assert 'aria-invalid="true"' in page.text
-    assert "amount: an amount such as 500 or 500.50" in page.text
+    assert "Amount: type roubles, such as 500 or 500.50." in page.text
+    ru = agent.get("/t/T-000042", params={"amount": "пятьсот"}, cookies={"tw_lang": "ru"})
+    assert "Сумма: введите рубли, например 500 или 500,50." in ru.text
 
 
 def test_it_registers_a_complaint_from_the_card_and_shows_its_verdict(

@@ -213,6 +213,17 @@ def parse_rub(value: str | None, field: str) -> int | None:
     return int(whole) * 100 + int((cents + "00")[:2])
 
 
+#: The complaint form's label of each field a 422 can name.
+_FIELD_WORDS: Final = {
+    "amount_minor": "ui.amount",
+    "occurred_at": "ui.occurred_at",
+    "ref": "ui.ref",
+    "category": "ui.category",
+    "customer": "ui.customer",
+    "text": "ui.text",
+}
+
+
 def _amount_text(minor: int, lang: str) -> str:
     """An amount as the viewer types it: ``500.00``, ``500,00``."""
     typed = f"{minor / 100:.2f}"
@@ -246,12 +257,12 @@ def _card_context(
     amount = around = None
     try:
         amount = parse_rub(values.get("amount"), "amount")
-    except ApiError as exc:
-        errors["amount"] = exc.message
+    except ApiError:
+        errors["amount"] = view.t("ui.bad_amount")
     try:
         around = parse_local(values.get("at"), view, "at")
-    except ApiError as exc:
-        errors["at"] = exc.message
+    except ApiError:
+        errors["at"] = view.t("ui.bad_time")
     window = int(values["window"]) if values.get("window", "") in map(str, WINDOWS) else 30
     complaint_id = values.get("complaint", "")
     query = CardQuery(
@@ -376,6 +387,9 @@ async def complaint_post(request: Request) -> Response:
             exc = ApiError(409, view.t("ui.duplicate_refused", op_id=exc.op_id, refs=refs))
         else:
             MESSAGES.labels("complaints", "rejected").inc()
+            field = _FIELD_WORDS.get(exc.field or "")
+            if field is not None:  # the field in the viewer's words, the detail as validated
+                exc = ApiError(422, f"{view.t(field)}: {exc.message}", field=exc.field)
         op = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else ""
         values = {"amount": "", "at": "", "window": "", "op": op, "complaint": ""}
         context, _ = await run_in_threadpool(

@@ -192,6 +192,8 @@ _EN: Final[dict[str, str]] = {
     "ui.board_empty": "No terminal has an open incident now.",
     "ui.refreshes": "This page refreshes every minute.",
     "ui.since_when": "Since",
+    "ui.bad_amount": "Amount: type roubles, such as 500 or 500.50.",
+    "ui.bad_time": "Time: a date and time such as 04.05.2026 10:30.",
     # status words
     "status.open": "open",
     "status.acknowledged": "acknowledged",
@@ -462,6 +464,8 @@ _RU: Final[dict[str, str]] = {
     "ui.board_empty": "Открытых инцидентов на терминалах сейчас нет.",
     "ui.refreshes": "Страница обновляется каждую минуту.",
     "ui.since_when": "С",
+    "ui.bad_amount": "Сумма: введите рубли, например 500 или 500,50.",
+    "ui.bad_time": "Время: дата и время, например 04.05.2026 10:30.",
     "status.open": "открыт",
     "status.acknowledged": "принят в работу",
     "status.resolved": "решён",
