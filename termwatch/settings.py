@@ -71,6 +71,7 @@ class Settings:
     link_key: str = field(default="", repr=False)
     language: str = "en"
     public_url: str = ""
+    grafana_url: str = ""
     batch_size: int = 2000
     flush_ms: int = 25
     queue_max: int = 100_000
@@ -211,6 +212,12 @@ def _secret_key(value: str, name: str) -> str:
     return value
 
 
+def _http_url(value: str, name: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise SettingsError(f"{name}: expected an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
 def _share_group(value: str, name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
         raise SettingsError(f"{name}: letters, digits, _ and - only, got {value!r}")
@@ -232,6 +239,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "link_key": _secret_key,
     "language": _choice("en", "ru"),
     "public_url": _text,
+    "grafana_url": _http_url,
     "batch_size": _int(1, 100_000),
     "flush_ms": _int(1, 10_000),
     "queue_max": _int(100, 10_000_000),

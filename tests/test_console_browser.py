@@ -1,11 +1,14 @@
-"""The console in a real headless Chromium: an agent finds the terminal by its address,
-sees the printer out of paper, finds the caller's payment, registers the complaint and
-reads the verdict. Saves a screenshot of the terminal card to ``artifacts/``."""
+"""The whole call in a real headless Chromium, in Russian and in English: the agent finds
+the terminal from what the caller says, picks the caller's payment, reads the guidance,
+registers the complaint, is stopped from registering it twice, and reads the verdict.
+Saves a screenshot of the card to ``artifacts/``."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,18 @@ import pytest
 from termwatch.settings import Settings
 from termwatch.web.app import create_app
 from tests.test_api import with_tokens
-from tests.test_api_fleet import AGENT, NOW, Conn, paper_out_terminal, serve
+from tests.test_api_fleet import (
+    AGENT,
+    NOW,
+    Conn,
+    add_incident,
+    add_operation,
+    add_terminal,
+    healthy_devices,
+    serve,
+    set_devices,
+    set_state,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -34,71 +48,152 @@ pytestmark = [
 ]
 
 
+@dataclass(frozen=True)
+class Words:
+    """What the agent reads and clicks, per language."""
+
+    lang: str
+    locale: str
+    token: str
+    name: str
+    login: str
+    search_box: str
+    amount: str
+    find: str
+    ask: str
+    picked: str
+    money: str
+    nothing_explains: str
+    category: str
+    customer: str
+    says: str
+    register: str
+    registered: str
+    verdict: str
+    already: str
+    refused: str
+    other_problem: str
+
+
+EN = Words(
+    lang="en", locale="en-GB", token="Access token", name="Your name", login="Log in",
+    search_box="Terminal id, address or city", amount="Amount, ₽", find="Find",
+    ask="Ask the caller for the amount",
+    picked="Cash of 8,900.00 RUB was accepted at 10:40 but the payment was not credited"
+    " (the payment host did not answer). Register a complaint",
+    money="8,900.00 RUB", nothing_explains="Nothing on our side explains it",
+    category="Category", customer="Customer phone or wallet", says="What the caller says",
+    register="Register", registered="registered",
+    verdict="cash accepted, payment not sent: money at risk (8,900.00 RUB",
+    already="Already registered as", refused="already has a complaint",
+    other_problem="Other problems at this terminal now: Printer jammed — T-000034",
+)  # fmt: skip
+RU = Words(
+    lang="ru", locale="ru-RU", token="Токен доступа", name="Ваше имя", login="Войти",
+    search_box="Номер терминала, адрес или город", amount="Сумма, ₽", find="Найти",
+    ask="Спросите у звонящего сумму",
+    picked="Наличные 8\u00a0900,00\u00a0₽ приняты в 10:40, но платёж не зачислен"
+    " (платёжный сервер не ответил). Зарегистрируйте жалобу",
+    money="8\u00a0900,00\u00a0₽", nothing_explains="С нашей стороны это ничем не объясняется",
+    category="Категория", customer="Телефон или кошелёк клиента", says="Со слов клиента",
+    register="Зарегистрировать", registered="зарегистрирована",
+    verdict="наличные приняты, платёж не отправлен: деньги под угрозой (8\u00a0900,00\u00a0₽",
+    already="Уже зарегистрирована жалоба", refused="уже есть жалоба",
+    other_problem="Другие проблемы терминала сейчас: Замятие в принтере — T-000034",
+)  # fmt: skip
+
+
+def kazan_kiosk(db: Conn) -> None:
+    """T-000034 on Baumana street in Kazan: the caller's 8,900 roubles at 10:40 were taken
+    and the payment host never answered; the printer jammed separately."""
+    add_terminal(db, "T-000034", name="ТЦ «Мега»", address="ул. Баумана, д. 5", city="Казань",
+                 region="Казань", service_group="volga-field")  # fmt: skip
+    add_terminal(db, "T-000035", name="аптека", address="ул. Ленина, д. 7", city="Казань",
+                 region="Казань", service_group="volga-field")  # fmt: skip
+    set_state(db, "T-000034")
+    set_devices(db, "T-000034", healthy_devices())
+    add_operation(db, "T-000034", "op-early", NOW - timedelta(minutes=50), amount_minor=20000)
+    add_operation(
+        db, "T-000034", "op-8900", NOW - timedelta(minutes=20), amount_minor=890000,
+        outcome="failed", account_last4="1234",
+        steps=[
+            {"step": "cashAccepted", "result": "success", "amount_minor": 890000},
+            {"step": "paymentSent", "result": "timeout", "error": "hostTimeout"},
+        ],
+    )  # fmt: skip
+    add_incident(db, "T-000034", "printer_jam", title="Printer jammed", region="Казань")
+
+
 @pytest.fixture
 def console_url(settings: Settings, db: Conn) -> Iterator[str]:
+    kazan_kiosk(db)
     with serve(create_app(with_tokens(settings), clock=lambda: NOW)) as url:
         yield url
 
 
-def test_an_agent_finds_the_callers_payment_and_registers_the_complaint(
-    console_url: str, db: Conn
+@pytest.mark.parametrize("words", [EN, RU], ids=["en", "ru"])
+def test_an_agent_takes_the_whole_call_in_the_callers_language(
+    console_url: str, db: Conn, words: Words
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    incident_id = paper_out_terminal(db)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             context = browser.new_context(
-                timezone_id="Europe/Moscow", locale="en-GB", viewport={"width": 1366, "height": 900}
+                timezone_id="Europe/Moscow",
+                locale=words.locale,
+                viewport={"width": 1366, "height": 900},
             )
+            context.add_cookies([{"name": "tw_lang", "value": words.lang, "url": console_url}])
             page = context.new_page()
             page.set_default_timeout(15_000)
 
             page.goto(f"{console_url}/")
-            page.get_by_label("Access token").fill(AGENT)
-            page.get_by_label("Your name").fill("Anna")
-            page.get_by_role("button", name="Log in").click()
+            page.get_by_label(words.token).fill(AGENT)
+            page.get_by_label(words.name).fill("Anna")
+            page.get_by_role("button", name=words.login).click()
 
-            page.get_by_label("Terminal id, address or city").first.fill("Tverskaya 12")
+            # "Kazan, Baumana street": a fragment of each word, as the caller said it.
+            page.locator("#q").fill("Казань Баум")
             page.keyboard.press("Enter")
-            page.wait_for_url(f"{console_url}/t/T-000042")
-            expect(page.locator("#device-printer")).to_contain_text("out of paper")
-            expect(page.locator("#liveness")).to_contain_text("online")
-            expect(page.locator("#guidance")).to_contain_text("cannot print receipts now")
+            page.wait_for_url(f"{console_url}/t/T-000034")
+            guidance = page.locator("#guidance")
+            expect(guidance).to_contain_text(words.ask)
 
-            page.get_by_label("Amount, ₽").first.fill("500")
-            page.locator("#f-at").fill("2026-05-04T10:30")
-            page.get_by_role("button", name="Find").click()
+            page.get_by_label(words.amount).first.fill("8900")
+            page.locator("#f-at").fill("2026-05-04T10:35")
+            page.get_by_role("button", name=words.find, exact=True).last.click()
             caller = page.locator("tr.op.selected")
             expect(caller).to_have_count(1)
-            expect(caller).to_contain_text("04.05.2026 10:31")
-            expect(caller).to_contain_text("500.00 RUB")
-            expect(caller).to_contain_text("receiptPrinted: paperOut")
-            expect(page.locator("#guidance")).to_contain_text(
-                "The payment of 500.00 RUB at 10:31 went through and was credited"
-            )
+            expect(caller).to_contain_text(words.money)
+            expect(guidance).to_contain_text(words.picked)
+            expect(guidance).to_contain_text(words.nothing_explains)
+            expect(guidance).to_contain_text(words.other_problem)
 
             form = page.locator("#complaint")
-            expect(form.get_by_label("Amount, ₽")).to_have_value("500.00")
-            expect(form.get_by_label("When it happened")).to_have_value("2026-05-04T10:31")
-            form.get_by_label("Category").select_option("no_receipt")
-            form.get_by_label("Customer phone or wallet").fill("+7 916 123-45-67")
-            form.get_by_label("What the caller says").fill("paid 500, no receipt")
-            form.get_by_role("button", name="Register").click()
+            form.get_by_label(words.category).select_option("cash_not_credited")
+            form.get_by_label(words.customer).fill("+7 916 000-12-34")
+            form.get_by_label(words.says).fill("8900")
+            form.get_by_role("button", name=words.register).click()
 
             result = page.locator("#complaint-result")
-            expect(result).to_contain_text("registered")
-            expect(result.locator(".verdict")).to_contain_text("receipt not printed")
-            expect(result).to_contain_text(f"#{incident_id}")
-            expect(result).to_contain_text("T-000042-op-caller")
-            assert "916 123" not in page.content()
+            expect(result).to_contain_text(words.registered)
+            expect(result.locator(".verdict")).to_contain_text(words.verdict)
+            expect(result).to_contain_text("op-8900")
+            expect(guidance).to_contain_text(words.already)
+            expect(page.locator("#repeat-warning")).to_be_visible()
+            assert "916 000" not in page.content()
 
-            page.locator("body").press("/")
-            assert page.evaluate("document.activeElement.id") == "top-q"
+            # The caller insists: a second registration of the same operation is stopped.
+            form.get_by_role("button", name=words.register).click()
+            expect(page.locator("#complaint-error")).to_contain_text(words.refused)
+            expect(page.locator("#c-confirm")).to_be_visible()
+            count = db.execute("SELECT count(*) AS n FROM complaints").fetchone()
+            assert count == {"n": 1}
 
-            shot = ARTIFACTS / "terminal-card.png"
+            shot = ARTIFACTS / f"terminal-card-{words.lang}.png"
             page.locator("#terminal-card").screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
         finally:

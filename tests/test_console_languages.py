@@ -24,7 +24,7 @@ def visible_text(page: str) -> str:
     """What a reader sees: the body without tags, scripts or attribute values."""
     body = page.split("<body>", 1)[-1]
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.S)
-    return html_lib.unescape(re.sub(r"<[^>]+>", " ", body))
+    return re.sub(r"[ \t\r\n]+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 
 def forbidden_in_russian() -> list[str]:

@@ -32,7 +32,7 @@ def test_it_prints_the_card_with_the_printer_out_of_paper_and_guidance(
     assert "The terminal cannot print receipts now (out of paper" in out
     assert str(incident_id) in out
     assert "500.00 RUB" in out
-    assert "receiptPrinted: paperOut" in out
+    assert "receipt printed: out of paper" in out
 
 
 @pytest.mark.usefixtures("env")

@@ -1,10 +1,12 @@
-"""Command-line entry points of the web area: ``termwatch api`` and ``termwatch status TID``."""
+"""Command-line entry points of the web area: ``termwatch api``, ``termwatch status TID``
+and ``termwatch console screenshots DIR``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Literal, cast
 
 import msgspec
@@ -95,8 +97,46 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace, settings: Settings) -> int:
+    """Save every console page in both languages as PNG into ``args.dir``; exit 2 when the
+    console, Playwright or Chromium is missing."""
+    try:
+        from termwatch.web.screenshots import ScreenshotError, take
+    except ImportError as exc:
+        print(f"termwatch console screenshots: {exc}; pip install 'termwatch[screenshots]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    token = args.token or next((t.token for t in settings.api_tokens if t.role == "agent"), "")
+    if not token:
+        print("termwatch console screenshots: give --token (an agent token)", file=sys.stderr)
+        return 2
+    try:
+        saved = take(args.url or settings.base_url, token, Path(args.dir),
+                     chromium=args.chromium, search=args.search)  # fmt: skip
+    except ScreenshotError as exc:
+        print(f"termwatch console screenshots: {exc}", file=sys.stderr)
+        return 2
+    for path in saved:
+        print(path)
+    return 0
+
+
 def register(commands: Commands) -> None:
-    """Add ``api`` and ``status``."""
+    """Add ``api``, ``status`` and ``console screenshots``."""
+    console = commands.group("console", "the web console's tools")
+    shots = console.add_parser(
+        "screenshots",
+        help="screenshots of every console page in English and Russian",
+        description="Screenshots of every console page in English and Russian, from a running"
+        " console (e.g. termwatch demo), taken with the system's Chromium.",
+    )
+    shots.set_defaults(func=cmd_screenshots)
+    shots.add_argument("dir", help="where to save the PNG files (e.g. docs/img)")
+    shots.add_argument("--url", help="the console's address (default: TERMWATCH_PUBLIC_URL)")
+    shots.add_argument("--token", help="an agent token (default: the first agent token set)")
+    shots.add_argument("--chromium", default="/usr/bin/chromium", help="the browser to drive")
+    shots.add_argument("--search", default="Казань", help="the search to show")
+
     api = commands.add("api", cmd_api, "serve the HTTP API and the web console")
     api.add_argument("--access-log", action="store_true", help="log every request")
 

@@ -31,9 +31,10 @@ from terminals.contract import COMPLAINT_CATEGORIES, Complaint
 from terminals.kinds import INCIDENT_KINDS
 from termwatch.metrics import MESSAGES
 from termwatch.settings import TID_RE
-from termwatch.web import incident_read, read, verdict
+from termwatch.web import incident_read, read, shift, verdict
 from termwatch.web.card import CardQuery, build_card
 from termwatch.web.context import Context
+from termwatch.web.history import history
 from termwatch.web.http import ApiError, reject_nul, validation_error
 from termwatch.web.i18n import LANGUAGES
 from termwatch.web.models import INCIDENT_STATUSES, IncidentDetail
@@ -44,6 +45,8 @@ from termwatch.web.session import COOKIE, LIFETIME_S, Session, issue, verify
 from termwatch.web.write import RepeatedComplaint
 
 LANG_COOKIE: Final = "tw_lang"
+#: The uid of the terminal drill-down dashboard (dashboards.terminal.UID).
+TERMINAL_DASHBOARD: Final = "termwatch-terminal"
 TZ_COOKIE: Final = "tw_tzo"
 WINDOWS: Final = (15, 30, 60, 180, 720)
 STATUS_FILTERS: Final = ("active", *INCIDENT_STATUSES, "all")
@@ -196,7 +199,11 @@ def home(request: Request) -> Response:
         if len(hits) == 1:
             return RedirectResponse(f"/t/{quote(hits[0].tid)}", status_code=303)
     context = _base(request, session, view)
-    context.update(q=query, hits=hits[:20], more=len(hits) > 20)
+    now_board = None
+    if not query:
+        with _ctx(request).connection() as conn:
+            now_board = shift.board(conn, view.now)
+    context.update(q=query, hits=hits[:20], more=len(hits) > 20, board=now_board)
     return page("home.html", context)
 
 
@@ -209,6 +216,23 @@ def parse_rub(value: str | None, field: str) -> int | None:
         raise ApiError(422, f"{field}: an amount such as 500 or 500.50", field=field)
     whole, _, cents = cleaned.replace(",", ".").partition(".")
     return int(whole) * 100 + int((cents + "00")[:2])
+
+
+#: The complaint form's label of each field a 422 can name.
+_FIELD_WORDS: Final = {
+    "amount_minor": "ui.amount",
+    "occurred_at": "ui.occurred_at",
+    "ref": "ui.ref",
+    "category": "ui.category",
+    "customer": "ui.customer",
+    "text": "ui.text",
+}
+
+
+def _amount_text(minor: int, lang: str) -> str:
+    """An amount as the viewer types it: ``500.00``, ``500,00``."""
+    typed = f"{minor / 100:.2f}"
+    return typed.replace(".", ",") if lang == "ru" else typed
 
 
 def parse_local(value: str | None, view: View, field: str) -> datetime | None:
@@ -238,12 +262,12 @@ def _card_context(
     amount = around = None
     try:
         amount = parse_rub(values.get("amount"), "amount")
-    except ApiError as exc:
-        errors["amount"] = exc.message
+    except ApiError:
+        errors["amount"] = view.t("ui.bad_amount")
     try:
         around = parse_local(values.get("at"), view, "at")
-    except ApiError as exc:
-        errors["at"] = exc.message
+    except ApiError:
+        errors["at"] = view.t("ui.bad_time")
     window = int(values["window"]) if values.get("window", "") in map(str, WINDOWS) else 30
     complaint_id = values.get("complaint", "")
     query = CardQuery(
@@ -258,6 +282,7 @@ def _card_context(
     )
     with _ctx(request).connection() as conn:
         built = build_card(conn, query, view.now)
+        past = history(conn, tid, view.now) if built is not None else None
     context = _base(request, session, view)
     if built is None:
         return context, False
@@ -271,13 +296,15 @@ def _card_context(
     form = complaint_form or {
         "ref": f"TW-{view.now:%Y%m%d}-{secrets.token_hex(4).upper()}",
         "category": "no_receipt",
-        "amount": f"{selected.amount_minor / 100:.2f}" if selected else values.get("amount", ""),
+        "amount": _amount_text(selected.amount_minor, view.lang)
+        if selected
+        else values.get("amount", ""),
         "occurred_at": view.local_input(selected.ts if selected else around),
         "customer": "",
         "text": "",
         "op": selected.op_id if selected else "",
     }
-    repeat = [c.ref for c in built.op_complaints if c.id != query.complaint_id]
+    repeat = [c.ref for c in built.op_complaints]
     context.update(
         card=card,
         values=values,
@@ -289,9 +316,18 @@ def _card_context(
         categories=COMPLAINT_CATEGORIES,
         complaint_error=complaint_error,
         repeat_refs=repeat,
+        history=past,
+        grafana=grafana_link(_ctx(request).settings.grafana_url, tid),
         ask_confirm=bool(repeat) or (complaint_error is not None and complaint_error.status == 409),
     )
     return context, True
+
+
+def grafana_link(base: str, tid: str) -> str | None:
+    """The terminal's dashboard (``dashboards/terminal.py``) in Grafana, when configured."""
+    if not base:
+        return None
+    return f"{base}/d/{TERMINAL_DASHBOARD}/?var-terminal={quote(tid)}"
 
 
 def card_page(request: Request) -> Response:
@@ -342,8 +378,9 @@ async def complaint_post(request: Request) -> Response:
         except msgspec.ValidationError as exc:
             raise validation_error(exc, fields) from None
         reject_nul({name: getattr(complaint, name) for name in fields})
+        picked = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else None
         result = await run_in_threadpool(
-            functools.partial(ctx.write().submit_complaint, confirmed=confirmed),
+            functools.partial(ctx.write().submit_complaint, confirmed=confirmed, op_id=picked),
             complaint,
             view.now,
             session.principal.name,
@@ -356,6 +393,9 @@ async def complaint_post(request: Request) -> Response:
             exc = ApiError(409, view.t("ui.duplicate_refused", op_id=exc.op_id, refs=refs))
         else:
             MESSAGES.labels("complaints", "rejected").inc()
+            field = _FIELD_WORDS.get(exc.field or "")
+            if field is not None:  # the field in the viewer's words, the detail as validated
+                exc = ApiError(422, f"{view.t(field)}: {exc.message}", field=exc.field)
         op = entered["op"] if re.fullmatch(r"[\w.:-]{1,128}", entered["op"]) else ""
         values = {"amount": "", "at": "", "window": "", "op": op, "complaint": ""}
         context, _ = await run_in_threadpool(
@@ -404,10 +444,28 @@ def incident_page(request: Request) -> Response:
         found = incident_read.incident_detail(conn, incident_id) if incident_id < 2**63 else None
         if found is not None:
             found = localized(conn, found, view)
+        grouped = (
+            shift.region(conn, found.id)
+            if found is not None and found.tid.startswith("region:")
+            else None
+        )
     if found is None:
         raise ApiError(404, "not found")
     context = _base(request, session, view)
-    context.update(incident=found, can_change=session.principal.may("engineer"))
+    context.update(
+        incident=found,
+        can_change=session.principal.may("engineer"),
+        region=grouped,
+        region_lines=shift.region_guidance(view.lang, found, grouped, view.now, view.tz)
+        if grouped
+        else [],
+        region_complaints=[
+            msgspec.structs.replace(c, verdict=verdict.render(f, view.lang, view.tz))
+            for c, f in grouped.complaints
+        ]
+        if grouped
+        else [],
+    )
     return page("incident.html", context)
 
 

@@ -155,6 +155,46 @@ _EN: Final[dict[str, str]] = {
     "evidence.heartbeat": "heartbeat",
     "evidence.availability": "availability",
     "ui.event": "event",
+    "lane.availability": "Connection",
+    "lane.printer": "Receipt printer",
+    "lane.cashAcceptor": "Cash acceptor",
+    "lane.cardReader": "Card reader",
+    "lane.incidents": "Incidents",
+    "lane.operations": "Failed payments",
+    "lane.failed_at": "failed payment at {at}",
+    "ui.last_24h": "Last 24 hours",
+    "ui.last_7d": "Last 7 days",
+    "ui.resolved_incidents": "Resolved incidents",
+    "ui.no_resolved": "No incidents resolved in the last 7 days.",
+    "ui.grafana": "The terminal's dashboard in Grafana",
+    "g.region": (
+        "{title}: terminals affected: {n}, since {since}; engineers know (incident #{id},"
+        " {status})."
+    ),
+    "g.region_payments": (
+        "Payments at terminals in this region may fail now: suggest paying a little later or"
+        " another way. Cash that was taken and not credited will be credited or returned:"
+        " register the complaint with the terminal and the time."
+    ),
+    "g.region_offline": (
+        "Terminals in this region are offline: suggest another terminal or paying later."
+    ),
+    "g.region_other": (
+        "Ask for the terminal and the time of the payment and register the complaint; it is"
+        " linked to this incident."
+    ),
+    "g.region_money": "Money at risk in the region so far: {money}.",
+    "ui.region_terminals": "Terminal incidents",
+    "ui.service_groups": "Service groups",
+    "ui.region_guidance": "What to tell callers from the region",
+    "ui.board": "Terminals failing customers now",
+    "ui.board_terminals": "Terminals",
+    "ui.complaints_hour": "Complaints in the last hour",
+    "ui.board_empty": "No terminal has an open incident now.",
+    "ui.refreshes": "This page refreshes every minute.",
+    "ui.since_when": "Since",
+    "ui.bad_amount": "Amount: type roubles, such as 500 or 500.50.",
+    "ui.bad_time": "Time: a date and time such as 04.05.2026 10:30.",
     # status words
     "status.open": "open",
     "status.acknowledged": "acknowledged",
@@ -387,6 +427,46 @@ _RU: Final[dict[str, str]] = {
     "evidence.heartbeat": "сигнал связи",
     "evidence.availability": "доступность",
     "ui.event": "событие",
+    "lane.availability": "Связь",
+    "lane.printer": "Принтер чеков",
+    "lane.cashAcceptor": "Купюроприёмник",
+    "lane.cardReader": "Картридер",
+    "lane.incidents": "Инциденты",
+    "lane.operations": "Неудачные платежи",
+    "lane.failed_at": "неудачный платёж в {at}",
+    "ui.last_24h": "Последние 24 часа",
+    "ui.last_7d": "Последние 7 дней",
+    "ui.resolved_incidents": "Решённые инциденты",
+    "ui.no_resolved": "За последние 7 дней решённых инцидентов нет.",
+    "ui.grafana": "Панель терминала в Grafana",
+    "g.region": (
+        "{title}: затронуто терминалов: {n}, с {since}; инженеры знают (инцидент №{id},"
+        " статус: {status})."
+    ),
+    "g.region_payments": (
+        "Платежи на терминалах этого региона сейчас могут не проходить: предложите оплатить"
+        " чуть позже или другим способом. Принятые, но не зачисленные наличные будут"
+        " зачислены или возвращены: зарегистрируйте жалобу с терминалом и временем."
+    ),
+    "g.region_offline": (
+        "Терминалы этого региона не на связи: предложите другой терминал или оплату позже."
+    ),
+    "g.region_other": (
+        "Уточните терминал и время платежа и зарегистрируйте жалобу; она будет связана"
+        " с этим инцидентом."
+    ),
+    "g.region_money": "Деньги под угрозой в регионе на сейчас: {money}.",
+    "ui.region_terminals": "Инциденты терминалов",
+    "ui.service_groups": "Сервисные группы",
+    "ui.region_guidance": "Что говорить звонящим из региона",
+    "ui.board": "Терминалы, на которых сейчас сбои у клиентов",
+    "ui.board_terminals": "Терминалов",
+    "ui.complaints_hour": "Жалоб за последний час",
+    "ui.board_empty": "Открытых инцидентов на терминалах сейчас нет.",
+    "ui.refreshes": "Страница обновляется каждую минуту.",
+    "ui.since_when": "С",
+    "ui.bad_amount": "Сумма: введите рубли, например 500 или 500,50.",
+    "ui.bad_time": "Время: дата и время, например 04.05.2026 10:30.",
     "status.open": "открыт",
     "status.acknowledged": "принят в работу",
     "status.resolved": "решён",
@@ -502,6 +582,21 @@ def word(lang: str, vocabulary: str, code: str | None) -> str:
     key = f"{vocabulary}.{code}"
     table = _TABLES.get(lang, _EN)
     return table.get(key) or _EN.get(key) or plain(code)
+
+
+def failure(lang: str, step: str | None, error: str | None, result: str | None) -> str:
+    """Where and why an operation failed, in words: ``receipt printed: receipt jammed``."""
+    if not step:
+        return ""
+    code = error or result
+    reason = ""
+    if code:
+        key = f"error.{code}"
+        reason = text(lang, key)
+        if reason == key:
+            reason = word(lang, "result", code)
+    name = word(lang, "step", step)
+    return f"{name}: {reason}" if reason else name
 
 
 def incident_title(lang: str, kind: str, tid: str, region: str | None) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import jinja2
 from starlette.responses import HTMLResponse
 
-from termwatch.web.i18n import duration, incident_title, money, text, when, word
+from termwatch.web.i18n import duration, failure, incident_title, money, text, when, word
 from termwatch.web.models import Incident, Operation
 
 _ENV = jinja2.Environment(
@@ -54,17 +54,7 @@ class View:
 
     def failure(self, op: Operation) -> str:
         """Where and why ``op`` failed: ``receipt printed: receipt jammed``."""
-        if not op.failed_step:
-            return ""
-        code = op.failed_error or op.failed_result
-        reason = ""
-        if code:
-            key = f"error.{code}"
-            reason = text(self.lang, key)
-            if reason == key:
-                reason = word(self.lang, "result", code)
-        step = word(self.lang, "step", op.failed_step)
-        return f"{step}: {reason}" if reason else step
+        return failure(self.lang, op.failed_step, op.failed_error, op.failed_result)
 
     def actor(self, name: str) -> str:
         """Who acted, with the rule engine named in words."""
@@ -76,6 +66,14 @@ class View:
         if not name:
             return ""
         return name if self.lang == "en" else text(self.lang, "ui.event")
+
+    def segment(self, lane: str, code: str) -> str:
+        """What one stretch of a history lane was, in words."""
+        if lane == "availability":
+            return text(self.lang, "ui.online" if code == "online" else "ui.offline")
+        if lane == "incidents":
+            return word(self.lang, "kind", code)
+        return text(self.lang, f"state.{code}")
 
     def iso(self, ts: datetime | None) -> str:
         return ts.isoformat() if ts is not None else ""

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from termwatch.web.i18n import duration, money, text
+from termwatch.web.i18n import duration, failure, incident_title, money, text
 from termwatch.web.models import TerminalCard
 
 _STYLE = {
@@ -73,8 +73,11 @@ def render(card: TerminalCard, now: datetime, tz: tzinfo, console: Console) -> N
         for i in card.incidents:
             incidents.add_row(
                 str(i.id),
-                Text(i.severity, style="bold red" if i.severity == "critical" else "yellow"),
-                i.title,
+                Text(
+                    text(lang, f"severity.{i.severity}"),
+                    style="bold red" if i.severity == "critical" else "yellow",
+                ),
+                incident_title(lang, i.kind, i.tid, i.region),
                 text(lang, f"status.{i.status}"),
                 _when(i.opened_at, tz),
             )
@@ -92,9 +95,7 @@ def render(card: TerminalCard, now: datetime, tz: tzinfo, console: Console) -> N
         ops.add_column(text(lang, key), justify="right" if key == "ui.op_amount" else "left")
     selected = card.selected_operation.op_id if card.selected_operation else None
     for op in card.operations:
-        failed = (
-            f"{op.failed_step}: {op.failed_error or op.failed_result}" if op.failed_step else ""
-        )
+        failed = failure(lang, op.failed_step, op.failed_error, op.failed_result)
         ops.add_row(
             _when(op.ts, tz),
             money(lang, op.amount_minor, op.currency),

@@ -62,12 +62,14 @@ class Writer:
         actor: str | None = None,
         *,
         confirmed: bool = False,
+        op_id: str | None = None,
     ) -> ComplaintResult:
         """Store and correlate a complaint; a known ``ref`` returns its first result.
 
         A new complaint about an operation that already has one is refused with a 409
         naming the registered references, unless ``confirmed``: the agent says the caller
-        reports something new. The operation is the one correlation would match (its
+        reports something new. The operations checked are ``op_id`` (the one the agent
+        picked on the card) and the one correlation would match (its
         :func:`rules.correlation.best_operation`, read before the complaint is stored); a
         complaint without a terminal id is not checked.
 
@@ -80,7 +82,7 @@ class Writer:
         """
         with self._pool.connection() as conn:
             if not confirmed:
-                self._refuse_repeat(conn, complaint)
+                self._refuse_repeat(conn, complaint, op_id)
             result = self._intake.submit(conn, complaint, min(complaint.received_at, now))
             if actor and result.created:
                 conn.execute(
@@ -99,7 +101,7 @@ class Writer:
             created=result.created,
         )
 
-    def _refuse_repeat(self, conn: read.Conn, complaint: Complaint) -> None:
+    def _refuse_repeat(self, conn: read.Conn, complaint: Complaint, picked: str | None) -> None:
         if complaint.tid is None:
             return
         if conn.execute("SELECT 1 FROM complaints WHERE ref = %s", (complaint.ref,)).fetchone():
@@ -113,20 +115,15 @@ class Writer:
             amount_minor=complaint.amount_minor,
             customer_last4=last4,
         )
+        ops = [op for op in (picked, match.op.op_id if match else None) if op is not None]
+        rows = conn.execute(
+            "SELECT ref, matched_op_id FROM complaints WHERE tid = %s AND matched_op_id = ANY(%s)"
+            " ORDER BY received_at LIMIT 5",
+            (complaint.tid, ops),
+        ).fetchall()
         conn.rollback()  # only read: end the transaction before the intake opens its own
-        if match is None:
-            return
-        refs = [
-            r["ref"]
-            for r in conn.execute(
-                "SELECT ref FROM complaints WHERE tid = %s AND matched_op_id = %s"
-                " ORDER BY received_at LIMIT 5",
-                (complaint.tid, match.op.op_id),
-            ).fetchall()
-        ]
-        conn.rollback()
-        if refs:
-            raise RepeatedComplaint(match.op.op_id, refs)
+        if rows:
+            raise RepeatedComplaint(rows[0]["matched_op_id"], [r["ref"] for r in rows])
 
     def acknowledge(
         self, incident_id: int, actor: str, note: str | None, now: datetime
