@@ -165,3 +165,15 @@ def test_a_resolved_message_ends_its_alerts_and_an_open_one_leaves_the_end_to_al
     assert "region" not in ended["labels"]
     [still] = to_alerts([{**item, "status": "open", "resolved_at": None}], "opened", at(0))
     assert "endsAt" not in still
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed")
+def test_amtool_accepts_the_shipped_alertmanager_config() -> None:
+    shipped = (
+        Path(__file__).resolve().parent.parent / "deploy" / "alertmanager" / "alertmanager.yml"
+    )
+    result = subprocess.run(
+        ["amtool", "check-config", str(shipped)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
