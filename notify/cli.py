@@ -56,12 +56,12 @@ def register(commands: Commands) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    settings.require_link_key()
     try:
         worker = NotifyWorker(settings, settings.require_database(), threads=args.threads)
     except RoutesError as exc:
         print(f"termwatch: bad routes file:\n{exc}", file=sys.stderr)
         return 2
+    settings.require_link_key()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

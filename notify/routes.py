@@ -31,6 +31,8 @@ from termwatch.settings import SettingsError
 
 SEVERITIES: Final = ("minor", "major", "critical")  # in rising order
 LOG_TARGET: Final = "log"
+#: Alertmanager resolves an alert not sent again within its resolve_timeout (5m by default).
+MAX_RESEND: Final = timedelta(minutes=4)
 _T = TypeVar("_T")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
@@ -65,13 +67,15 @@ def severity_rank(severity: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where a message goes. ``kind`` is ``apprise``, ``webhook`` or ``log``."""
+    """Where a message goes. ``kind`` is ``apprise``, ``webhook``, ``alertmanager`` or
+    ``log``. ``resend`` (alertmanager only): how often open incidents are pushed again."""
 
     name: str
     kind: str
     url: str = field(default="", repr=False)  # may hold a token: never logged or stored
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = 10.0
+    resend: timedelta = timedelta(minutes=1)
 
     @property
     def type_label(self) -> str:
@@ -299,12 +303,22 @@ class _Parser:
     def _target(self, name: str, node: yaml.Node) -> Target:
         r = self.reader
         what = f"targets.{name}"
-        keys = r.mapping(node, what, optional=("apprise", "webhook", "headers", "timeout"))
+        keys = r.mapping(
+            node,
+            what,
+            optional=("apprise", "webhook", "alertmanager", "headers", "timeout", "resend"),
+        )
         timeout = 10.0
         if "timeout" in keys:
             timeout = r.duration(keys["timeout"][1], f"{what}.timeout", minimum=1).total_seconds()
-        if ("apprise" in keys) == ("webhook" in keys):
-            raise r.fail(node, f"{what}: give exactly one of 'apprise' or 'webhook'")
+        if sum(k in keys for k in ("apprise", "webhook", "alertmanager")) != 1:
+            raise r.fail(
+                node, f"{what}: give exactly one of 'apprise', 'webhook' or 'alertmanager'"
+            )
+        if "resend" in keys and "alertmanager" not in keys:
+            raise r.fail(keys["resend"][0], f"{what}: resend is for alertmanager targets")
+        if "alertmanager" in keys:
+            return self._alertmanager(name, keys, timeout)
         if "apprise" in keys:
             if "headers" in keys:
                 raise r.fail(keys["headers"][0], f"{what}: headers are for webhook targets")
@@ -323,6 +337,39 @@ class _Parser:
             headers = r.string_map(keys["headers"][1], f"{what}.headers")
         return Target(
             name=name, kind="webhook", url=url, headers=tuple(headers.items()), timeout=timeout
+        )
+
+    def _alertmanager(
+        self, name: str, keys: dict[str, tuple[yaml.Node, yaml.Node]], timeout: float
+    ) -> Target:
+        r = self.reader
+        what = f"targets.{name}"
+        url_node = keys["alertmanager"][1]
+        url = r.text(url_node, f"{what}.alertmanager")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise r.fail(
+                url_node, f"{what}.alertmanager: expected the http:// or https:// base URL"
+            )
+        resend = timedelta(minutes=1)
+        if "resend" in keys:
+            resend = r.duration(keys["resend"][1], f"{what}.resend", minimum=10)
+            if resend > MAX_RESEND:
+                raise r.fail(
+                    keys["resend"][1],
+                    f"{what}.resend: at most {int(MAX_RESEND.total_seconds() // 60)}m, shorter"
+                    " than Alertmanager's resolve_timeout (5m by default)",
+                )
+        headers: dict[str, str] = {}
+        if "headers" in keys:
+            headers = r.string_map(keys["headers"][1], f"{what}.headers")
+        return Target(
+            name=name,
+            kind="alertmanager",
+            url=url,
+            headers=tuple(headers.items()),
+            timeout=timeout,
+            resend=resend,
         )
 
     def _groups(self, node: yaml.Node, default: Route) -> dict[str, Route]:

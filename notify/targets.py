@@ -1,7 +1,8 @@
 """Sending one message to one target, and telling the caller whether to try again.
 
-Three kinds of target: a plain JSON webhook (POST, our own payload), anything Apprise
-understands (Telegram, e-mail, Slack, Matrix, ``json://`` ...), and the log. Every send is
+Four kinds of target: a plain JSON webhook (POST, our own payload), anything Apprise
+understands (Telegram, e-mail, Slack, Matrix, ``json://`` ...), an Alertmanager (its
+``/api/v2/alerts``, :mod:`notify.alertmanager`), and the log. Every send is
 bounded by the target's timeout. The result says ``sent``, ``retry`` (transient: timeout,
 connection refused or reset, HTTP 5xx, 408, 425, 429) or ``failed`` (permanent: any other
 HTTP 4xx, a URL the sender cannot use); nothing is raised for a failed delivery.
@@ -15,12 +16,14 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any, Final
 
 import apprise
 
+from notify import alertmanager
 from notify.routes import Target
 
 log = logging.getLogger(__name__)
@@ -85,9 +88,28 @@ class Sender:
             return self._webhook(target, message)
         if target.kind == "apprise":
             return self._apprise(target, message)
+        if target.kind == "alertmanager":
+            now = datetime.now(UTC)  # only for an endsAt the payload does not give
+            alerts = alertmanager.to_alerts(
+                message.payload.get("incidents", []), message.event, now
+            )
+            return self.push_alerts(target, alerts)
         if target.kind == "log":
             return self._log(message)
         return Outcome.failed(f"unknown target kind {target.kind!r}")
+
+    def push_alerts(self, target: Target, alerts: list[dict[str, Any]]) -> Outcome:
+        """POST ``alerts`` to an Alertmanager target within its timeout; never raises."""
+        if not alerts:
+            return Outcome.sent()
+        data = json.dumps(alerts, ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "termwatch-notify",
+            **dict(target.headers),
+        }
+        url = alertmanager.alerts_url(target)
+        return self._post(url, data, headers, target.timeout, with_body=True)
 
     def _webhook(self, target: Target, message: Outgoing) -> Outcome:
         payload = dict(message.payload)
@@ -101,21 +123,35 @@ class Sender:
             "Idempotency-Key": f"termwatch-{message.notification_id}",
             **dict(target.headers),
         }
+        return self._post(target.url, data, headers, target.timeout)
+
+    def _post(
+        self,
+        url: str,
+        data: bytes,
+        headers: dict[str, str],
+        timeout: float,
+        *,
+        with_body: bool = False,
+    ) -> Outcome:
+        """POST ``data``; ``with_body`` adds the start of an error answer's body to the
+        error (Alertmanager says there which label or time it refused)."""
         try:
             # http(s) only: the scheme was checked when the routes were read.
-            request = urllib.request.Request(target.url, data=data, headers=headers, method="POST")  # noqa: S310
-            with urllib.request.urlopen(request, timeout=target.timeout) as response:  # noqa: S310
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 response.read(65536)
                 return http_outcome(response.status, "")
         except urllib.error.HTTPError as exc:
+            body = exc.read(300).decode(errors="replace").strip() if with_body else ""
             exc.close()
-            return http_outcome(exc.code, str(exc.reason))
+            return http_outcome(exc.code, f"{exc.reason} {body}".strip())
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
-                return Outcome.retry(f"timed out after {target.timeout:g}s")
+                return Outcome.retry(f"timed out after {timeout:g}s")
             return Outcome.retry(f"cannot connect: {exc.reason}")
         except TimeoutError:
-            return Outcome.retry(f"timed out after {target.timeout:g}s")
+            return Outcome.retry(f"timed out after {timeout:g}s")
         except (ConnectionError, HTTPException) as exc:
             return Outcome.retry(f"connection lost: {exc.__class__.__name__} {exc}")
         except OSError as exc:

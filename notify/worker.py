@@ -7,7 +7,9 @@ after :meth:`NotifyWorker.start`):
    ``incident_log`` rows (:mod:`notify.dispatch`), write repeat and escalation items
    (:mod:`notify.timers`), and turn due items into messages (:mod:`notify.flush`);
 2. deliver due notifications on a small thread pool (:mod:`notify.deliver`), each send on its
-   own connection and transaction, at most one in flight per target.
+   own connection and transaction, at most one in flight per target;
+3. push the open incidents again to each Alertmanager target whose ``resend`` is due
+   (:mod:`notify.alertmanager`), on the same pool, one push in flight at a time.
 
 The worker has its own connections and threads: the collector and the rules engine never
 wait for it, and a slow or dead target only ever occupies one delivery thread.
@@ -32,6 +34,7 @@ from typing import Final
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from notify.alertmanager import current_alerts
 from notify.deliver import Attempted, Deliverer
 from notify.dispatch import dispatch
 from notify.flush import Made, flush
@@ -40,7 +43,7 @@ from notify.targets import Sender
 from notify.timers import chase
 from termwatch.db import Row, make_pool
 from termwatch.links import LinkSigner
-from termwatch.metrics import OUTBOX_AGE, OUTBOX_DEPTH
+from termwatch.metrics import NOTIFICATIONS, OUTBOX_AGE, OUTBOX_DEPTH
 from termwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,16 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Resent:
+    """One push of the open alerts to an Alertmanager target."""
+
+    target: str
+    alerts: int
+    result: str  # sent | retry | failed
+    error: str | None
+
+
 @dataclass(slots=True)
 class RunReport:
     """What one pass did."""
@@ -61,6 +74,7 @@ class RunReport:
     chased: int = 0  # repeat and escalation items written
     messages: list[Made] = field(default_factory=list)
     attempts: list[Attempted] = field(default_factory=list)
+    resent: list[Resent] = field(default_factory=list)  # pushes to Alertmanager targets
     planned: bool = True  # False when another worker held the planning lock
 
 
@@ -89,7 +103,12 @@ class NotifyWorker:
         self._links = LinkSigner(settings.link_key) if settings.link_key else None
         self._threads = threads
         self._poll_s = poll_s
-        self._deliverer = Deliverer(self._routes, Sender(settings.notify_log))
+        self._sender = Sender(settings.notify_log)
+        self._deliverer = Deliverer(self._routes, self._sender)
+        self._am_targets = [t for t in self._routes.targets.values() if t.kind == "alertmanager"]
+        self._am_next: dict[str, datetime] = {}
+        self._am_failing: set[str] = set()
+        self._resending: Future[list[Resent]] | None = None
         self._pool: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
@@ -150,8 +169,35 @@ class NotifyWorker:
             futures = [executor.submit(self._deliver, now) for _ in range(self._threads)]
             done = [a for a in (f.result() for f in futures) if a is not None]
             if not done:
-                return report
+                break
             report.attempts.extend(done)
+        report.resent = self.resend_alerts(now)
+        return report
+
+    def resend_alerts(self, now: datetime) -> list[Resent]:
+        """Push the current alerts (:func:`notify.alertmanager.current_alerts`) to every
+        Alertmanager target whose ``resend`` is due at ``now``; return what each push did.
+
+        Raises ``psycopg.OperationalError`` when the database is unreachable.
+        """
+        done: list[Resent] = []
+        for target in self._am_targets:
+            due = self._am_next.get(target.name)
+            if due is not None and now < due:
+                continue
+            self._am_next[target.name] = now + target.resend
+            with self._connections().connection() as conn:
+                alerts = current_alerts(conn, self._routes, target, now, self._base_url)
+            outcome = self._sender.push_alerts(target, alerts)
+            NOTIFICATIONS.labels("alertmanager", outcome.result).inc()
+            if outcome.result != "sent" and target.name not in self._am_failing:
+                log.warning("alertmanager %s: pushing open alerts: %s", target.name, outcome.error)
+                self._am_failing.add(target.name)
+            elif outcome.result == "sent" and target.name in self._am_failing:
+                log.info("alertmanager %s: pushing open alerts again", target.name)
+                self._am_failing.discard(target.name)
+            done.append(Resent(target.name, len(alerts), outcome.result, outcome.error))
+        return done
 
     def plan(self, now: datetime) -> RunReport:
         """Dispatch, chase and flush at ``now`` in one transaction; update the outbox gauges."""
@@ -204,6 +250,7 @@ class NotifyWorker:
             try:
                 self.plan(now)
                 self._submit_deliveries(now)
+                self._submit_resend(now)
                 if self._db_down:
                     log.info("notifications: database reachable again")
                     self._db_down = False
@@ -230,6 +277,15 @@ class NotifyWorker:
                 future = executor.submit(self._deliver)
                 self._inflight.add(future)
                 future.add_done_callback(self._finished)
+
+    def _submit_resend(self, now: datetime) -> None:
+        if not self._am_targets or (self._resending and not self._resending.done()):
+            return
+        if self._resending is not None and self._resending.exception() is not None:
+            log.warning("alertmanager: pushing open alerts failed: %s", self._resending.exception())
+        if all(now < self._am_next.get(t.name, now) for t in self._am_targets):
+            return
+        self._resending = self._pool_executor().submit(self.resend_alerts, now)
 
     def _finished(self, future: Future[Attempted | None]) -> None:
         with self._inflight_lock:

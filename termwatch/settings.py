@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote, urlsplit
 
 ROLES = ("agent", "engineer", "admin")
@@ -252,12 +252,19 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
 }
 
 
+#: Settings that hold secrets (or URLs with a password): a placeholder in one is refused.
+_SECRETS: Final = ("database_url", "mqtt_url", "api_tokens", "pii_key", "link_key")
+_PLACEHOLDER: Final = re.compile(r"change[-_]?me", re.IGNORECASE)
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, config_file: str | os.PathLike[str] | None = None
 ) -> Settings:
     """Build the settings from ``env`` (default ``os.environ``) and an optional TOML file.
 
-    Raises :class:`SettingsError` naming the variable on the first bad value.
+    Raises :class:`SettingsError` naming the variable on the first bad value, and when a
+    secret (database or MQTT URL, API tokens, PII or link key) still holds the ``change-me``
+    placeholder of ``.env.example``.
     """
     env = os.environ if env is None else env
     raw: dict[str, tuple[str, str]] = {}
@@ -269,6 +276,12 @@ def load_settings(
         if name in env and env[name] != "":
             raw[key] = (name, env[name])
     values: dict[str, Any] = {key: _PARSERS[key](value, name) for key, (name, value) in raw.items()}
+    for key in _SECRETS:
+        if key in raw and _PLACEHOLDER.search(raw[key][1]):
+            raise SettingsError(
+                f"{raw[key][0]}: still holds the 'change-me' placeholder of .env.example;"
+                " set a real secret (e.g. openssl rand -hex 24)"
+            )
     settings = Settings(**values)
     _check_together(settings)
     return settings

@@ -50,6 +50,14 @@ class Broker:
     internal_port: int  # the listener on the compose network, for termwatch's processes
 
 
+def without_tls(lines: list[str]) -> list[str]:
+    """The lines outside the TLS listener block (its certificates are tested on their own,
+    in test_mqtt_tls.py)."""
+    begin = next(i for i, line in enumerate(lines) if line.startswith("# BEGIN TLS listener"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("# END TLS listener"))
+    return lines[:begin] + lines[end + 1 :]
+
+
 def adapted_conf(workdir: Path, passwd: Path, terminal_port: int, internal_port: int) -> Path:
     """A copy of the shipped mosquitto.conf with local paths and ports; other lines as shipped.
 
@@ -62,7 +70,7 @@ def adapted_conf(workdir: Path, passwd: Path, terminal_port: int, internal_port:
         "listener 1883": f"listener {terminal_port} 127.0.0.1",
         "listener 1884": f"listener {internal_port} 127.0.0.1",
     }
-    lines = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
+    lines = without_tls((DEPLOY / "mosquitto.conf").read_text(encoding="utf-8").splitlines())
     missing = set(replacements) - {line.strip() for line in lines}
     assert not missing, f"mosquitto.conf no longer has {sorted(missing)}"
     adapted = [replacements.get(line.strip(), line) for line in lines]

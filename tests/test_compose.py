@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from termwatch.settings import load_settings
+from termwatch.settings import SettingsError, load_settings
 from tests.test_acl import PASSWORDS, build_passwd, start_shipped_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,7 @@ def test_docker_compose_accepts_the_file_with_the_documented_env_example(
         "timescaledb",
         "termwatch",
         "prometheus",
+        "alertmanager",
         "grafana",
         "simulator",
     }
@@ -92,10 +93,50 @@ def test_every_host_path_it_mounts_is_shipped(config: dict[str, Any]) -> None:
     assert missing == []
 
 
+def real_env(tmp_path: Path) -> Path:
+    """.env.example with every change-me replaced, as the deployment guide says."""
+    env = tmp_path / ".env"
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    env.write_text(text.replace("change-me", "s3cr3t-0123456789abcdef"), encoding="utf-8")
+    return env
+
+
 @needs_compose
-def test_termwatch_accepts_the_settings_the_deployment_gives_it(config: dict[str, Any]) -> None:
+def test_termwatch_refuses_the_change_me_secrets_of_the_env_example(
+    config: dict[str, Any],
+) -> None:
+    env = {k: str(v) for k, v in config["services"]["termwatch"]["environment"].items()}
+    with pytest.raises(SettingsError, match="change-me"):
+        load_settings(env)
+    for service in ("mosquitto", "timescaledb", "grafana"):
+        assert "*change-me*) echo" in " ".join(config["services"][service]["entrypoint"])
+
+
+@needs_compose
+def test_every_image_is_pinned_every_service_has_a_healthcheck_and_binds_loopback(
+    config: dict[str, Any],
+) -> None:
+    for name, service in config["services"].items():
+        tag = service["image"].rpartition(":")[2]
+        assert tag not in ("", "latest", "2"), (name, service["image"])
+        assert "/" not in tag, (name, service["image"])
+        assert "healthcheck" in service, name
+    for name in ("termwatch", "grafana", "prometheus", "alertmanager"):
+        for port in config["services"][name]["ports"]:
+            published = port if isinstance(port, str) else f"{port.get('host_ip')}:"
+            assert str(published).startswith("127.0.0.1:"), (name, port)
+    assert any("8883" in str(p) for p in config["services"]["mosquitto"]["ports"])
+    assert isinstance(config["services"]["termwatch"]["command"], list)
+
+
+@needs_compose
+def test_termwatch_accepts_the_settings_the_deployment_gives_it(tmp_path: Path) -> None:
+    result = compose_config(real_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
     env = {k: str(v) for k, v in config["services"]["termwatch"]["environment"].items()}
     settings = load_settings(env)
+    assert settings.link_key
     assert settings.mqtt_url is not None
     assert (settings.mqtt_url.host, settings.mqtt_url.port) == ("mosquitto", 1884)
     assert settings.mqtt_url.username == "termwatch"

@@ -94,7 +94,9 @@ def test_silences_add_list_and_expire(
     settings: Settings, db: Conn, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(settings, "silences", "add", "--region", "North", "--for", "2h", "--by", "ops") == 0
-    assert capsys.readouterr().out.startswith("silence 1 until")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "region=North: matches 0 open incident(s)"
+    assert out[-1].startswith("silence 1 until")
     assert run(settings, "silences", "list", "--json") == 0
     [item] = json.loads(capsys.readouterr().out)
     assert (item["region"], item["created_by"]) == ("North", "ops")
@@ -107,7 +109,7 @@ def test_silences_add_list_and_expire(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--for", "2h"], "at least one of tid, region or kind"),
+        (["--for", "2h"], "at least one matcher: tid, region or kind"),
         (["--tid", "T1", "--for", "soon"], "--for: expected a duration"),
         (["--tid", "T1", "--until", "2020-01-01T00:00:00+00:00"], "must be in the future"),
         (["--tid", "T1", "--until", "2030-01-01T00:00:00"], "give the time zone"),
