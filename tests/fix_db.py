@@ -101,3 +101,20 @@ def db(clean_db: str) -> Iterator[psycopg.Connection[Row]]:
     """An autocommit connection (dict rows) to the emptied session database."""
     with connect(clean_db, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def empty_database(pg_server_dsn: str) -> Iterator[str]:
+    """A database of its own with no termwatch schema in it, dropped afterwards."""
+    name = f"tw_empty_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    params = conninfo_to_dict(pg_server_dsn)
+    params["dbname"] = name
+    try:
+        yield make_conninfo(**params)  # type: ignore[arg-type]
+    finally:
+        with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -7,12 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from rules.config import RuleFileError, parse_rules
@@ -113,24 +111,6 @@ def test_a_database_that_refuses_is_one_line_naming_it_without_the_password(
         " Connection refused; is PostgreSQL running there? check TERMWATCH_DATABASE_URL"
     ]
     assert "s3cret" not in result.stdout + result.stderr
-
-
-@pytest.fixture
-def empty_database(pg_server_dsn: str) -> Iterator[str]:
-    """A database with no termwatch schema in it."""
-    name = f"tw_empty_{os.getpid()}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(pg_server_dsn)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
-    finally:
-        with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def test_a_database_that_does_not_exist_says_how_to_create_it(pg_server_dsn: str) -> None:

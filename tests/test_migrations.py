@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-
 import psycopg
-import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from termwatch.schema import load_migrations, migrate
-
-
-@pytest.fixture
-def empty_database(pg_server_dsn: str) -> Iterator[str]:
-    name = f"tw_migrate_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(pg_server_dsn)
-    params["dbname"] = name
-    try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
-    finally:
-        with psycopg.connect(pg_server_dsn, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def test_migrating_twice_applies_everything_once_and_then_nothing(empty_database: str) -> None:
