@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 CHROMIUM: Final = "/usr/bin/chromium"
 ARGS: Final = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -76,10 +77,11 @@ def take(
 ) -> list[Path]:
     """Screenshots of :func:`pages` in every language into ``out``; their paths."""
     try:
+        import httpx
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise ScreenshotError(
-            "Playwright is not installed: pip install 'termwatch[screenshots]'"
+            "Playwright or httpx is not installed: pip install 'termwatch[screenshots]'"
         ) from None
     if not Path(chromium).exists():
         raise ScreenshotError(f"no Chromium at {chromium}; install it (apt-get install chromium)")
