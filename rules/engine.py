@@ -412,7 +412,10 @@ class RuleEngine:
         """Turn an evaluation into incident changes (open, keep, clear, resolve)."""
         transient = None
         if not ev.holds and held and rule.for_ <= timedelta(0):
-            # A fault value came and went within one batch: it held, briefly.
+            # A fault value came and went within one batch: it held, briefly. Only a value
+            # that moved the state counts (a late, older snapshot is history, not state).
+            held = reads.applied(conn, held)
+        if not ev.holds and held and rule.for_ <= timedelta(0):
             first = held[0]
             transient = Evaluation(holds=True, proof_ts=first.ts, fault_start=first.ts)
             transient.summary = f"{first.device}.{first.field} {first.value} at {hhmm(first.ts)}"
