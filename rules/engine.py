@@ -63,6 +63,8 @@ from termwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 _RETRIES = 3
+#: Most batches kept while the database is away (the oldest are dropped first).
+_PENDING_MAX = 10_000
 #: How often the fleet's shortest heartbeat interval is read again (heartbeats the engine sees
 #: lower it at once).
 _INTERVAL_EVERY = timedelta(minutes=10)
@@ -92,6 +94,8 @@ class RuleEngine:
         self._shortest_interval: timedelta | None = None
         self._interval_checked: datetime | None = None
         self._by_field: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+        #: Batches not judged yet: the database was lost while judging them.
+        self._pending: list[StoredBatch] = []
         for rule in self.rules.state_rules:
             for clause in rule.state_clauses:
                 if rule not in self._by_field[(clause.device, clause.field)]:
@@ -102,29 +106,51 @@ class RuleEngine:
     # -- the AfterCommit protocol ---------------------------------------------------------
 
     def after_commit(self, batch: StoredBatch) -> None:
-        """Evaluate what ``batch`` can have changed, then sweep if the clock moved on enough."""
+        """Evaluate what ``batch`` can have changed, then sweep if the clock moved on enough.
+
+        A batch the database could not take (connection lost, outage) is kept and judged
+        before anything else on the next call or tick; the error still reaches the caller,
+        which counts it."""
+        with self._lock:
+            self._pending.append(batch)
+            self._judge_pending()
+
+    def _judge_pending(self) -> None:
+        """Judge the batches kept, oldest first; stop (keeping the rest) at a lost database."""
+        while self._pending:
+            try:
+                self._judge(self._pending[0])
+            except psycopg.OperationalError:
+                del self._pending[:-_PENDING_MAX]  # beyond that, the reconcile repairs
+                raise
+            except Exception:
+                self._pending.pop(0)  # a batch the rules cannot judge never blocks the next
+                raise
+            self._pending.pop(0)
+
+    def _judge(self, batch: StoredBatch) -> None:
         now = batch.now or _newest(batch)
         if now is None:
             return
-        with self._lock:
-            started = time.perf_counter()
-            for heartbeat in batch.heartbeats:
-                seconds = timedelta(seconds=heartbeat.interval_s)
-                if self._shortest_interval is not None and seconds < self._shortest_interval:
-                    self._shortest_interval = seconds
-            sweep = self._sweep_due(now)
+        started = time.perf_counter()
+        for heartbeat in batch.heartbeats:
+            seconds = timedelta(seconds=heartbeat.interval_s)
+            if self._shortest_interval is not None and seconds < self._shortest_interval:
+                self._shortest_interval = seconds
+        sweep = self._sweep_due(now)
 
-            def work(conn: Conn, changes: Changes) -> None:
-                self._on_batch(conn, batch, now, changes)
-                if sweep:
-                    self._sweep(conn, now, changes)
+        def work(conn: Conn, changes: Changes) -> None:
+            self._on_batch(conn, batch, now, changes)
+            if sweep:
+                self._sweep(conn, now, changes)
 
-            self._run(work)
-            RULE_SECONDS.observe(time.perf_counter() - started)
+        self._run(work)
+        RULE_SECONDS.observe(time.perf_counter() - started)
 
     def tick(self, now: datetime) -> None:
         """Do what the passing of event time alone changes (at most once per ``sweep_step``)."""
         with self._lock:
+            self._judge_pending()
             if not self._sweep_due(now):
                 return
             started = time.perf_counter()
@@ -158,10 +184,14 @@ class RuleEngine:
                     raise
                 log.info("rules: retrying after %s (attempt %d)", type(exc).__name__, attempt)
                 continue
-            except psycopg.OperationalError:
-                # The connection is gone; the next call opens a new one. The caller counts it.
+            except psycopg.OperationalError as exc:
+                # The connection is gone (the transaction rolled back): try a new one; when
+                # the database stays away, the caller keeps the work and counts the error.
                 self._conn = None
-                raise
+                if attempt == _RETRIES:
+                    raise
+                log.info("rules: retrying after a lost connection: %s", exc)
+                continue
             changes.publish()
             return
 
