@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors
 
 from collector.hooks import StoredBatch
-from rules import config, incidents, reads, silences
+from rules import catchup, config, incidents, reads, silences
 from rules.conditions import (
     Evaluation,
     Evidence,
@@ -253,6 +253,7 @@ class RuleEngine:
         if candidates:
             self._evaluate_candidates(conn, candidates, open_map, now, spans, changes)
         self._link_batch_operations(conn, ops, open_map)
+        catchup.operations_stored(conn, self.rules, ops, now)
 
     def _evaluate_candidates(
         self,
@@ -481,6 +482,12 @@ class RuleEngine:
         if rule.inhibit_when_offline and self._offline(terminal, now):
             return
         opened = incidents.open_incident(conn, self.rules, rule, terminal, proof, now, changes)
+        if opened is not None:
+            row = conn.execute(
+                "SELECT opened_at FROM incidents WHERE id = %s", (opened,)
+            ).fetchone()
+            if row is not None:
+                catchup.incident_opened(conn, self.rules, terminal.tid, row["opened_at"], now)
         if opened is not None and not ev.holds:
             row = {"id": opened}
             stopped = ev.stopped_at or now

@@ -40,3 +40,21 @@ GROUP BY tid, msg_id;
 INSERT INTO operation_ids (tid, op_id, msg_id, ts)
 SELECT DISTINCT ON (tid, op_id) tid, op_id, msg_id, ts FROM operations
 ORDER BY tid, op_id, ts;
+
+-- A complaint's correlation can catch up (an operation stored after it, an incident opened
+-- after it): each change of its match, incident or verdict is a row here.
+CREATE TABLE complaint_log (
+    id             bigserial PRIMARY KEY,
+    complaint_id   bigint NOT NULL REFERENCES complaints (id) ON DELETE CASCADE,
+    at             timestamptz NOT NULL,       -- event time of the change
+    matched_op_id  text,
+    incident_id    bigint,
+    verdict        text NOT NULL,
+    note           text NOT NULL,
+    logged_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX complaint_log_complaint ON complaint_log (complaint_id, id);
+
+-- The UTC offset the complaint's occurred_at was given in: a verdict written again speaks in
+-- the complaint's own time zone, as the first one did.
+ALTER TABLE complaints ADD COLUMN utc_offset_s integer;
