@@ -94,6 +94,8 @@ class RuleEngine:
         self._shortest_interval: timedelta | None = None
         self._interval_checked: datetime | None = None
         self._by_field: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+        #: Terminals whose telemetry is in the batch being judged.
+        self._speaking: set[str] = set()
         #: Batches not judged yet: the database was lost while judging them.
         self._pending: list[StoredBatch] = []
         for rule in self.rules.state_rules:
@@ -140,7 +142,10 @@ class RuleEngine:
         sweep = self._sweep_due(now)
 
         def work(conn: Conn, changes: Changes) -> None:
-            self._on_batch(conn, batch, now, changes)
+            try:
+                self._on_batch(conn, batch, now, changes)
+            finally:
+                self._speaking = set()
             if sweep:
                 self._sweep(conn, now, changes)
 
@@ -207,6 +212,11 @@ class RuleEngine:
         spans = touched(batch)
         if not spans:
             return
+        # A terminal whose telemetry is in this batch is talking now, however old the
+        # stamps (a store-and-forward queue being flushed): not offline for inhibition.
+        self._speaking = {
+            m.tid for m in (*batch.status, *batch.events, *batch.operations, *batch.heartbeats)
+        }
         open_map = incidents.fetch_open(conn, sorted(spans))
         candidates: dict[tuple[str, str], _Candidate] = {}
         rules = self.rules
@@ -426,6 +436,8 @@ class RuleEngine:
 
     def _offline(self, terminal: TerminalFacts, now: datetime) -> bool:
         if terminal.state is None:
+            return False
+        if terminal.tid in self._speaking and terminal.state.get("online"):
             return False
         return evaluate_absence(self._absence, terminal.state, now).holds
 
