@@ -3,14 +3,14 @@
 Every function here runs inside the writer's batch transaction. Rows are copied into
 temporary staging tables (one per kind, emptied at every commit), then moved with
 ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` so that the database says which
-messages were new and which were already stored (idempotent on ``(tid, msg_id, ts)``).
+messages were new and which were already stored (idempotent on ``(tid, msg_id)`` through
+``message_ids``, and for operations on ``(tid, op_id)`` through ``operation_ids``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from itertools import count
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from terminals.contract import Event, Heartbeat, Operation, Status
 from termwatch.db import Row
 
 Conn = psycopg.Connection[Row]
-Key = tuple[str, str, datetime]
+Key = tuple[str, str]
 
 #: Staging columns and their types, per kind. JSON travels as text and is cast on insert
 #: (binary COPY of jsonb would re-serialise it).
@@ -89,17 +89,43 @@ _STAGING_DDL: Final = tuple(
     for kind, columns in _STAGING.items()
 )
 #: Insert what is new; answer with the positions of the rows that were already stored (the
-#: ones RETURNING did not name). Usually none, so almost nothing travels back.
-_INSERT: Final = {
-    kind: f"WITH inserted AS (INSERT INTO {TABLES[kind]}"
-    f" ({', '.join(name for name, _ in columns)})"
-    f" SELECT {', '.join(f'{n}::jsonb' if n in _JSON_COLUMNS else n for n, _ in columns)}"
-    f" FROM stage_{TABLES[kind]} ORDER BY tid, msg_id, ts"
+#: ones RETURNING did not name). Usually none, so almost nothing travels back. A message is
+#: new when its ``(tid, id)`` is new to ``message_ids`` (whatever its ``ts``), an operation
+#: also when its ``(tid, op_id)`` is new to ``operation_ids`` (0007_identity.sql); the raw
+#: row's own key ``(tid, msg_id, ts)`` is the one a hypertable can hold.
+_FRESH: Final = (
+    "fresh AS (INSERT INTO message_ids (tid, msg_id, ts)"
+    " SELECT tid, msg_id, ts FROM stage_{table} ORDER BY tid, msg_id"
     " ON CONFLICT DO NOTHING RETURNING tid, msg_id, ts)"
-    f" SELECT s.position FROM stage_{TABLES[kind]} s WHERE NOT EXISTS (SELECT FROM inserted i"
-    " WHERE i.tid = s.tid AND i.msg_id = s.msg_id AND i.ts = s.ts)"
-    for kind, columns in _STAGING.items()
-}
+)
+_FRESH_OPS: Final = (
+    ", fresh_ops AS (INSERT INTO operation_ids (tid, op_id, msg_id, ts)"
+    " SELECT s.tid, s.op_id, s.msg_id, s.ts FROM stage_operations s"
+    " JOIN fresh f ON f.tid = s.tid AND f.msg_id = s.msg_id AND f.ts = s.ts"
+    " ORDER BY s.tid, s.op_id ON CONFLICT DO NOTHING RETURNING tid, msg_id, ts)"
+)
+
+
+def _insert_sql(kind: str, columns: tuple[tuple[str, str], ...]) -> str:
+    table = TABLES[kind]
+    fresh = "fresh_ops" if kind == "operations" else "fresh"
+    values = ", ".join(f"s.{n}::jsonb" if n in _JSON_COLUMNS else f"s.{n}" for n, _ in columns)
+    return (
+        "WITH "
+        + _FRESH.format(table=table)
+        + (_FRESH_OPS if kind == "operations" else "")
+        + f", inserted AS (INSERT INTO {table} ({', '.join(name for name, _ in columns)})"
+        f" SELECT {values}"
+        f" FROM stage_{table} s JOIN {fresh} f"
+        " ON f.tid = s.tid AND f.msg_id = s.msg_id AND f.ts = s.ts"
+        " ORDER BY s.tid, s.msg_id, s.ts"
+        " ON CONFLICT DO NOTHING RETURNING tid, msg_id, ts)"
+        f" SELECT s.position FROM stage_{table} s WHERE NOT EXISTS (SELECT FROM inserted i"
+        " WHERE i.tid = s.tid AND i.msg_id = s.msg_id AND i.ts = s.ts)"
+    )
+
+
+_INSERT: Final = {kind: _insert_sql(kind, columns) for kind, columns in _STAGING.items()}
 _NON_DIGITS = re.compile(r"\D")
 _STEPS = msgspec.json.Encoder()
 
@@ -181,10 +207,10 @@ def _row(position: int, decoded: Decoded) -> tuple[Any, ...]:
 
 
 def key(decoded: Decoded) -> Key:
-    """The idempotency key of a telemetry message."""
+    """The identity of a telemetry message: its terminal and id, whatever its ``ts``."""
     message = decoded.message
     assert isinstance(message, Status | Event | Operation | Heartbeat)
-    return (message.tid, message.id, message.ts)
+    return (message.tid, message.id)
 
 
 def copy_rows(

@@ -278,11 +278,12 @@ class Writer:
     def _commit(self, items: list[Received], now: datetime | None) -> _Outcome:
         """Write ``items`` in one transaction, retrying until committed (see module doc)."""
         deadlocks = 0
+        uncertain = False  # a connection was lost: did its commit happen? (see _write)
         while True:
             conn = self._connection()
             try:
                 with conn.transaction():
-                    outcome = self._write(conn, items, now)
+                    outcome = self._write(conn, items, now, uncertain)
                 self._cache.update(outcome.written)
                 return outcome
             except errors.TransactionRollback as exc:
@@ -290,6 +291,7 @@ class Writer:
                 if deadlocks > DEADLOCK_RETRIES:
                     self._lost(exc)
             except psycopg.OperationalError as exc:
+                uncertain = True
                 self._lost(exc)
             except _ROW_ERRORS as exc:
                 if len(items) == 1:
@@ -315,7 +317,13 @@ class Writer:
             )
         return self._commit([Received(rejected, item.mid, item.qos, item.generation)], now)
 
-    def _write(self, conn: Conn, items: list[Received], now: datetime | None) -> _Outcome:
+    def _write(
+        self, conn: Conn, items: list[Received], now: datetime | None, uncertain: bool = False
+    ) -> _Outcome:
+        """Store ``items``. After a lost connection (``uncertain``) the rows found already
+        stored may be this batch's own, committed just before the cut and never judged:
+        they are handed to the hooks again (still counted as duplicates, moving no state);
+        the rules' effects are idempotent."""
         outcome = _Outcome(StoredBatch(now=now))
         counts = outcome.counts
         by_kind: dict[str, list[Decoded]] = {kind: [] for kind in TELEMETRY_KINDS}
@@ -348,7 +356,7 @@ class Writer:
             known.update(id(messages[i]) for i in duplicates)
             counts[(kind, "stored")] += len(messages) - len(duplicates)
             counts[(kind, "duplicate")] += len(duplicates)
-            new = [d.message for d in messages if id(d) not in known]
+            new = [d.message for d in messages if uncertain or id(d) not in known]
             getattr(stored, _STORED[kind]).extend(new)
         if known:
             arrival = [d for d in arrival if id(d) not in known]

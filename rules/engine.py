@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors
 
 from collector.hooks import StoredBatch
-from rules import config, incidents, reads, silences
+from rules import catchup, config, incidents, reads, silences
 from rules.conditions import (
     Evaluation,
     Evidence,
@@ -63,6 +63,8 @@ from termwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 _RETRIES = 3
+#: Most batches kept while the database is away (the oldest are dropped first).
+_PENDING_MAX = 10_000
 #: How often the fleet's shortest heartbeat interval is read again (heartbeats the engine sees
 #: lower it at once).
 _INTERVAL_EVERY = timedelta(minutes=10)
@@ -92,6 +94,10 @@ class RuleEngine:
         self._shortest_interval: timedelta | None = None
         self._interval_checked: datetime | None = None
         self._by_field: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+        #: Terminals whose telemetry is in the batch being judged.
+        self._speaking: set[str] = set()
+        #: Batches not judged yet: the database was lost while judging them.
+        self._pending: list[StoredBatch] = []
         for rule in self.rules.state_rules:
             for clause in rule.state_clauses:
                 if rule not in self._by_field[(clause.device, clause.field)]:
@@ -102,29 +108,54 @@ class RuleEngine:
     # -- the AfterCommit protocol ---------------------------------------------------------
 
     def after_commit(self, batch: StoredBatch) -> None:
-        """Evaluate what ``batch`` can have changed, then sweep if the clock moved on enough."""
+        """Evaluate what ``batch`` can have changed, then sweep if the clock moved on enough.
+
+        A batch the database could not take (connection lost, outage) is kept and judged
+        before anything else on the next call or tick; the error still reaches the caller,
+        which counts it."""
+        with self._lock:
+            self._pending.append(batch)
+            self._judge_pending()
+
+    def _judge_pending(self) -> None:
+        """Judge the batches kept, oldest first; stop (keeping the rest) at a lost database."""
+        while self._pending:
+            try:
+                self._judge(self._pending[0])
+            except psycopg.OperationalError:
+                del self._pending[:-_PENDING_MAX]  # beyond that, the reconcile repairs
+                raise
+            except Exception:
+                self._pending.pop(0)  # a batch the rules cannot judge never blocks the next
+                raise
+            self._pending.pop(0)
+
+    def _judge(self, batch: StoredBatch) -> None:
         now = batch.now or _newest(batch)
         if now is None:
             return
-        with self._lock:
-            started = time.perf_counter()
-            for heartbeat in batch.heartbeats:
-                seconds = timedelta(seconds=heartbeat.interval_s)
-                if self._shortest_interval is not None and seconds < self._shortest_interval:
-                    self._shortest_interval = seconds
-            sweep = self._sweep_due(now)
+        started = time.perf_counter()
+        for heartbeat in batch.heartbeats:
+            seconds = timedelta(seconds=heartbeat.interval_s)
+            if self._shortest_interval is not None and seconds < self._shortest_interval:
+                self._shortest_interval = seconds
+        sweep = self._sweep_due(now)
 
-            def work(conn: Conn, changes: Changes) -> None:
+        def work(conn: Conn, changes: Changes) -> None:
+            try:
                 self._on_batch(conn, batch, now, changes)
-                if sweep:
-                    self._sweep(conn, now, changes)
+            finally:
+                self._speaking = set()
+            if sweep:
+                self._sweep(conn, now, changes)
 
-            self._run(work)
-            RULE_SECONDS.observe(time.perf_counter() - started)
+        self._run(work)
+        RULE_SECONDS.observe(time.perf_counter() - started)
 
     def tick(self, now: datetime) -> None:
         """Do what the passing of event time alone changes (at most once per ``sweep_step``)."""
         with self._lock:
+            self._judge_pending()
             if not self._sweep_due(now):
                 return
             started = time.perf_counter()
@@ -158,10 +189,14 @@ class RuleEngine:
                     raise
                 log.info("rules: retrying after %s (attempt %d)", type(exc).__name__, attempt)
                 continue
-            except psycopg.OperationalError:
-                # The connection is gone; the next call opens a new one. The caller counts it.
+            except psycopg.OperationalError as exc:
+                # The connection is gone (the transaction rolled back): try a new one; when
+                # the database stays away, the caller keeps the work and counts the error.
                 self._conn = None
-                raise
+                if attempt == _RETRIES:
+                    raise
+                log.info("rules: retrying after a lost connection: %s", exc)
+                continue
             changes.publish()
             return
 
@@ -177,6 +212,11 @@ class RuleEngine:
         spans = touched(batch)
         if not spans:
             return
+        # A terminal whose telemetry is in this batch is talking now, however old the
+        # stamps (a store-and-forward queue being flushed): not offline for inhibition.
+        self._speaking = {
+            m.tid for m in (*batch.status, *batch.events, *batch.operations, *batch.heartbeats)
+        }
         open_map = incidents.fetch_open(conn, sorted(spans))
         candidates: dict[tuple[str, str], _Candidate] = {}
         rules = self.rules
@@ -223,6 +263,7 @@ class RuleEngine:
         if candidates:
             self._evaluate_candidates(conn, candidates, open_map, now, spans, changes)
         self._link_batch_operations(conn, ops, open_map)
+        catchup.operations_stored(conn, self.rules, ops, now)
 
     def _evaluate_candidates(
         self,
@@ -396,6 +437,8 @@ class RuleEngine:
     def _offline(self, terminal: TerminalFacts, now: datetime) -> bool:
         if terminal.state is None:
             return False
+        if terminal.tid in self._speaking and terminal.state.get("online"):
+            return False
         return evaluate_absence(self._absence, terminal.state, now).holds
 
     def _apply(
@@ -412,7 +455,10 @@ class RuleEngine:
         """Turn an evaluation into incident changes (open, keep, clear, resolve)."""
         transient = None
         if not ev.holds and held and rule.for_ <= timedelta(0):
-            # A fault value came and went within one batch: it held, briefly.
+            # A fault value came and went within one batch: it held, briefly. Only a value
+            # that moved the state counts (a late, older snapshot is history, not state).
+            held = reads.applied(conn, held)
+        if not ev.holds and held and rule.for_ <= timedelta(0):
             first = held[0]
             transient = Evaluation(holds=True, proof_ts=first.ts, fault_start=first.ts)
             transient.summary = f"{first.device}.{first.field} {first.value} at {hhmm(first.ts)}"
@@ -448,6 +494,12 @@ class RuleEngine:
         if rule.inhibit_when_offline and self._offline(terminal, now):
             return
         opened = incidents.open_incident(conn, self.rules, rule, terminal, proof, now, changes)
+        if opened is not None:
+            row = conn.execute(
+                "SELECT opened_at FROM incidents WHERE id = %s", (opened,)
+            ).fetchone()
+            if row is not None:
+                catchup.incident_opened(conn, self.rules, terminal.tid, row["opened_at"], now)
         if opened is not None and not ev.holds:
             row = {"id": opened}
             stopped = ev.stopped_at or now

@@ -133,8 +133,8 @@ class ComplaintIntake:
         row = conn.execute(
             "INSERT INTO complaints (ref, received_at, channel, category, tid, address,"
             " occurred_at, amount_minor, currency, customer_last4, customer_hash, text,"
-            " matched_op_id, match_score, incident_id, verdict)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')"
+            " matched_op_id, match_score, incident_id, verdict, utc_offset_s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', %s)"
             " ON CONFLICT (ref) DO NOTHING RETURNING id",
             (
                 complaint.ref,
@@ -152,6 +152,7 @@ class ComplaintIntake:
                 op.op_id if op is not None else None,
                 round(match.score, 2) if match is not None else None,
                 None,
+                _offset_s(complaint.occurred_at),
             ),
         ).fetchone()
         if row is None:  # another process stored the same ref a moment ago
@@ -306,6 +307,11 @@ def _existing(conn: Conn, ref: str) -> ComplaintResult | None:
         verdict=row["verdict"],
         created=False,
     )
+
+
+def _offset_s(at: datetime) -> int | None:
+    offset = at.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else None
 
 
 def _clean(text: str | None, customer: str | None) -> str | None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rules.conditions import FieldState
-from rules.facts import event_from_row, op_from_row
+from rules.facts import StateValue, event_from_row, op_from_row
 from rules.journal import Conn
 from rules.model import CountClause, EventMatch, Rule, StateClause
 from termwatch.db import Row
@@ -41,6 +41,30 @@ def device_state(conn: Conn, tids: Iterable[str]) -> dict[str, dict[tuple[str, s
     for r in rows:
         out[r["tid"]][(r["device"], r["field"])] = FieldState(r["value"], r["since"])
     return out
+
+
+def applied(conn: Conn, values: Iterable[StateValue]) -> list[StateValue]:
+    """Those of ``values`` that moved the current state: the collector logged the field
+    entering that value at that time (``device_state_log``). A value from a snapshot or an
+    event older than the state held is stored in history but never applied, so it is left
+    out: it opens, reopens and resolves nothing."""
+    wanted = list(values)
+    if not wanted:
+        return []
+    rows = conn.execute(
+        "SELECT l.tid, l.device, l.field, l.value, l.ts FROM device_state_log l"
+        " JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+        " AS w(tid, device, field, value, ts) USING (tid, device, field, value, ts)",
+        (
+            [v.tid for v in wanted],
+            [v.device for v in wanted],
+            [v.field for v in wanted],
+            [v.value for v in wanted],
+            [v.ts for v in wanted],
+        ),
+    ).fetchall()
+    seen = {(r["tid"], r["device"], r["field"], r["value"], r["ts"]) for r in rows}
+    return [v for v in wanted if (v.tid, v.device, v.field, v.value, v.ts) in seen]
 
 
 def count_items(conn: Conn, clause: CountClause, tid: str, since: datetime) -> list[Any]:

@@ -88,6 +88,12 @@ def register(commands: Commands) -> None:
     )
     sim.add_argument("--truth", metavar="FILE.jsonl", help="write the ground truth here")
     sim.add_argument(
+        "--resume",
+        metavar="FILE.json",
+        help="start terminals' paper and stacker at the levels of a previous run"
+        ' ({tid: {"paper": ..., "stacker": ...}}; docs/simulator.md)',
+    )
+    sim.add_argument(
         "--registry-out",
         metavar="FILE.csv",
         help="write the fleet registry CSV here (for 'termwatch terminals import')",

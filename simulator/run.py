@@ -55,6 +55,14 @@ def simulate_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"simulate: {exc}", file=sys.stderr)
         return 2
     world = World(scenario, args.seed, settings.topic_root)
+    if getattr(args, "resume", None):
+        from simulator import resume
+
+        try:
+            resume.apply(world, resume.load(Path(args.resume)))
+        except ValueError as exc:
+            print(f"simulate: {exc}", file=sys.stderr)
+            return 2
     if args.registry_out:
         save_registry(world.sites, Path(args.registry_out))
     started = time.monotonic()

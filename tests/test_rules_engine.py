@@ -124,7 +124,7 @@ def test_it_opens_a_new_incident_when_the_fault_returns_after_the_reopen_window(
 ) -> None:
     engine.after_commit(batch(at(0), paper(fleet, "T1", 0, "out")))
     engine.after_commit(batch(at(30), paper(fleet, "T1", 30, "full")))
-    engine.tick(at(200))
+    engine.tick(at(100))
     engine.after_commit(batch(at(2000), paper(fleet, "T1", 2000, "out")))
     rows = incidents(db, kind="printer_paper_out")
     assert [r["status"] for r in rows] == ["resolved", "open"]
@@ -449,3 +449,33 @@ def test_an_availability_word_stamped_by_the_wall_clock_does_not_hide_a_silence(
     fleet.availability("T1", wall_now() + timedelta(days=400), "online")
     engine.tick(at(181))
     assert [r["kind"] for r in incidents(db)] == ["terminal_offline"]
+
+
+def test_a_late_older_snapshot_opens_nothing(db: Conn, fleet: Fleet, engine: RuleEngine) -> None:
+    engine.after_commit(batch(at(0), fleet.status("T1", at(0), HEALTHY)))
+    engine.after_commit(batch(at(20), paper(fleet, "T1", 20, "full")))
+    # Delivered after the newer one: stored, shown in history, but not the current state.
+    late = paper(fleet, "T1", 10, "out")
+    engine.after_commit(batch(at(21), late))
+    engine.tick(at(100))
+    assert incidents(db) == []
+    stored = db.execute(
+        "SELECT count(*) AS n FROM status_snapshots WHERE tid = 'T1' AND msg_id = %s",
+        (late.id,),  # type: ignore[attr-defined]
+    ).fetchone()
+    assert stored is not None
+    assert stored["n"] == 1
+
+
+def test_a_late_older_event_does_not_resolve_an_open_fault(
+    db: Conn, fleet: Fleet, engine: RuleEngine
+) -> None:
+    engine.after_commit(batch(at(0), fleet.status("T1", at(0), HEALTHY)))
+    engine.after_commit(batch(at(20), paper(fleet, "T1", 20, "out")))
+    late = fleet.event(
+        "T1", at(5), "Common.StatusChangedEvent", {"printer": {"paper": "full"}}, "printer"
+    )
+    engine.after_commit(batch(at(21), late))
+    engine.tick(at(100))
+    [incident] = incidents(db)
+    assert (incident["status"], incident["cleared_at"]) == ("open", None)

@@ -7,6 +7,7 @@ the replay ended, so event time runs on without a jump.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -52,6 +53,35 @@ def load_fleet(dsn: str, data_dir: Path) -> int:
     return len(terminals)
 
 
+def continuing_scenario(data_dir: Path) -> Path:
+    """The demo scenario without its scripted faults, for a phase that continues the fleet
+    (the live phase after the replay, a replay after a restart): those faults belong to the
+    demo's first two hours, and playing them again would open what a continuous run never
+    had. Natural wear goes on."""
+    text = scenario_path().read_text(encoding="utf-8")
+    head, found, _ = text.partition("\nfaults:\n")
+    path = data_dir / "demo-continued.yaml"
+    path.write_text(head + "\n" if found else text, encoding="utf-8")
+    return path
+
+
+def write_levels(dsn: str, path: Path) -> int:
+    """Each terminal's paper and stacker as termwatch last saw them, as ``simulate --resume``
+    reads them; return how many terminals."""
+    levels: dict[str, dict[str, str]] = {}
+    with connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tid, device, field, value FROM device_state"
+            " WHERE (device, field) IN (('printer', 'paper'),"
+            " ('cashAcceptor', 'stacker.replenishment'))"
+        ).fetchall()
+    for row in rows:
+        name = "paper" if row["field"] == "paper" else "stacker"
+        levels.setdefault(row["tid"], {})[name] = row["value"]
+    path.write_text(json.dumps(levels, sort_keys=True), encoding="utf-8")
+    return len(levels)
+
+
 def mqtt_url_text(url: MqttUrl) -> str:
     """``url`` as a ``TERMWATCH_MQTT_URL`` value, credentials included."""
     auth = ""
@@ -71,6 +101,9 @@ class Phase:
     start: datetime
     duration: timedelta
     speed: float
+    #: It goes on from a fleet termwatch has already seen: no scripted faults, and the
+    #: terminals start at their last known supplies.
+    continuing: bool = True
 
     @property
     def end(self) -> datetime:
@@ -93,8 +126,8 @@ def first_phase(now: datetime, last: datetime | None, speed: float, replay: bool
     if replay and (last is None or now - last >= MIN_REPLAY):
         start = max(last or now - HISTORY, now - HISTORY)
         behind = now - start
-        return Phase("replay", start, behind * speed / (speed - 1), speed)
-    return Phase("live", now, LIVE_PHASE, 1.0)
+        return Phase("replay", start, behind * speed / (speed - 1), speed, last is not None)
+    return Phase("live", now, LIVE_PHASE, 1.0, last is not None)
 
 
 class FleetSimulator:
@@ -173,15 +206,23 @@ class FleetSimulator:
         self.state.runs += 1
         self.state.save(self.data_dir / "demo.json")
         truth = self.data_dir / "truth" / f"{self.state.runs:04d}-{phase.kind}.jsonl"
+        scenario = scenario_path()
+        resume: list[str] = []
+        if phase.continuing:
+            scenario = continuing_scenario(self.data_dir)
+            levels = self.data_dir / "levels.json"
+            if write_levels(self.dsn, levels):
+                resume = ["--resume", str(levels)]
         command = [
             sys.executable, "-m", "termwatch.cli", "simulate",
-            "--scenario", str(scenario_path()),
+            "--scenario", str(scenario),
             "--seed", str(8080 + self.state.runs),
             "--start", phase.start.isoformat(),
             "--duration", f"{int(phase.duration.total_seconds())}s",
             "--speed", f"{phase.speed:g}",
             "--truth", str(truth),
             "--quiet",
+            *resume,
         ]  # fmt: skip
         env = {
             **os.environ,
