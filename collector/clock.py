@@ -19,7 +19,10 @@ The clock is the newest event time the fleet agrees on:
   was last seen advancing (a real fleet-wide network loss is still detected), after a short
   grace period;
 * while the collector's own broker connection is down it stands still, so losing the broker
-  does not declare the fleet offline.
+  does not declare the fleet offline;
+* once the link is probed (:meth:`EventClock.prove`), the run-on goes no further than the
+  last proof that the link is alive, so a black-holed link stops the clock within a probe
+  period, whatever the replay speed.
 
 A region losing its network is detected because the other regions keep the clock moving.
 """
@@ -72,6 +75,7 @@ class EventClock:
         self._rate_anchor: tuple[float, datetime] | None = None
         self._connected = False
         self._frozen_at: datetime | None = None
+        self._proven: float | None = None
 
     def observe(self, stamps: Iterable[tuple[str, datetime]]) -> datetime | None:
         """Take a batch of ``(tid, ts)`` pairs; return the clock after it (None if unset)."""
@@ -168,10 +172,18 @@ class EventClock:
             return None
         if not self._connected:
             return self._frozen_at if self._frozen_at is not None else self._ts
-        silent = wall - self._ts_wall - self._grace
+        until = wall if self._proven is None else min(wall, max(self._proven, self._ts_wall))
+        silent = until - self._ts_wall - self._grace
         if silent <= 0:
             return self._ts
         return self._ts + timedelta(seconds=silent * self._rate)
+
+    def prove(self) -> None:
+        """The broker link was just proven alive (a probe came back). Once called, a silent
+        stream's run-on goes no further than the last proof: a link that dies silently stops
+        the clock at once, before any liveness deadline it could not vouch for."""
+        with self._lock:
+            self._proven = self._wall()
 
     def set_connected(self, connected: bool) -> None:
         """Tell the clock whether the collector's broker connection is up."""

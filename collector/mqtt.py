@@ -369,6 +369,7 @@ class MqttSource:
         self._heard_from_broker()
         if topic == self.probe_topic or topic == self._probe_topic_bytes:
             self._probe_works = True
+            self._clock.prove()
             self.probe_returned.set()
             return
         if not self._accepting:

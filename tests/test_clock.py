@@ -136,3 +136,16 @@ def test_terminals_that_fall_silent_leave_the_window_and_do_not_hold_the_clock()
     for step in range(1, 30):  # three terminals go on, the others fell silent
         clock.observe([(f"T-{i}", at(step * 10)) for i in range(3)])
     assert clock.now() == at(290)
+
+
+def test_a_proven_link_bounds_the_run_on_to_the_last_proof() -> None:
+    wall = Wall()
+    clock = connected_clock(wall, grace_s=0.0)
+    clock.observe([("T-1", at(0)), ("T-2", at(0)), ("T-3", at(0))])
+    clock.prove()
+    wall.t += 3
+    clock.prove()
+    wall.t += 100  # no proof since: the link may be dead
+    assert clock.now() == at(3)
+    clock.prove()
+    assert clock.now() == at(103)
