@@ -51,7 +51,7 @@ class EventClock:
         start: datetime | None = None,
         window: int = 256,
         outlier_share: float = 0.25,
-        samples: int = 5,
+        samples: int = 3,
         tolerance_s: float = 60.0,
     ) -> None:
         if window < 1 or samples < 1 or not 0.0 <= outlier_share < 1.0 or tolerance_s < 0:

@@ -353,7 +353,9 @@ class Writer:
             getattr(stored, _STORED[kind]).extend(new)
         if known:
             arrival = [d for d in arrival if id(d) not in known]
-        changes = state.apply(conn, arrival, datetime.now(UTC), self._cache)
+        changes = state.apply(
+            conn, arrival, datetime.now(UTC), self._cache, offsets=self._clock.offsets()
+        )
         stored.availability.extend(changes.availability)
         outcome.written = changes.written
         words = [p for p, d in enumerate(arrival) if d.kind == "availability"]

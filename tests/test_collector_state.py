@@ -293,6 +293,20 @@ def test_a_terminal_whose_clock_runs_behind_is_judged_by_its_corrected_time(
     assert db.execute("SELECT count(*) AS n FROM terminal_clock").fetchone() == {"n": 0}
 
 
+def test_a_slow_clock_terminal_comes_back_online_by_its_corrected_time(
+    conn: psycopg.Connection[Row], db: psycopg.Connection[Row]
+) -> None:
+    apply(conn, [heartbeat(at(0), "h1", tid="T-1", interval_s=60)])
+    [change] = liveness.mark_silent(conn, at(200))
+    assert change.ts == at(180)
+    # back, with a clock ten minutes slow: its heartbeat says 300 - 600 s
+    slow = {"T-1": timedelta(seconds=-600)}
+    with conn.transaction():
+        back = state.apply(conn, [heartbeat(at(-300), "h2")], WALL, offsets=slow)
+    assert [(c.state, c.ts) for c in back.availability] == [("online", at(300))]
+    assert terminal(db)["online"] is True
+
+
 def test_it_gives_a_terminal_that_said_online_a_full_heartbeat_window(
     conn: psycopg.Connection[Row],
 ) -> None:
