@@ -96,7 +96,7 @@ class World:
             "v": 1,
             "tid": term.tid,
             "id": message_id(term.tid, self.run_tag, term.seq),
-            "ts": rfc3339(at, term.offset),
+            "ts": rfc3339(at + term.clock_skew_ms, term.offset),
             "seq": term.seq,
         }
         message.update(body)

@@ -329,6 +329,35 @@ def test_a_silent_fault_looks_healthy_and_only_complaints_reveal_it() -> None:
     assert all(c.category == "cash_not_credited" for c in complaints)
 
 
+def test_a_clock_skew_shifts_the_terminals_timestamps_until_the_engineer_sets_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from simulator.terminal import CLOCK_SKEWS, parse_skew
+
+    sc = scenario("  - {id: c, kind: clock_skew, at: 5m, duration: 40m, terminals: [T-000002]}")
+    emissions, world = run(sc)
+    fault = the_fault(world, "clock_skew")
+    dec = decoder_for("heartbeat")
+    offsets: list[tuple[datetime, timedelta]] = []
+    for e in emissions:
+        if e.action == "publish" and e.tid == "T-000002" and e.topic.endswith("/heartbeat"):
+            sent = datetime.fromtimestamp(e.at / 1000, UTC)
+            offsets.append((sent, dec.decode(e.payload).ts - sent))
+    during = {off for sent, off in offsets if fault.start < sent < fault.end}
+    outside = {off for sent, off in offsets if not fault.start <= sent <= fault.end}
+    skews = {timedelta(milliseconds=parse_skew(v)) for v in CLOCK_SKEWS}
+    assert len(during) == 1
+    assert during <= skews
+    assert outside == {timedelta(0)}
+    assert fault.ended_by == "engineer"
+    others = {
+        dec.decode(e.payload).ts - datetime.fromtimestamp(e.at / 1000, UTC)
+        for e in emissions
+        if e.action == "publish" and e.tid == "T-000001" and e.topic.endswith("/heartbeat")
+    }
+    assert others == {timedelta(0)}
+
+
 def test_a_network_loss_drops_the_connection_and_the_terminal_catches_up_after() -> None:
     sc = scenario(
         "  - {id: n, kind: terminal_offline, at: 10m, duration: 15m, terminals: [T-000001]}"
