@@ -509,3 +509,48 @@ def test_the_truth_times_the_evidence_a_rule_can_see() -> None:
     ]
     assert hang.last_message is not None
     assert int(hang.last_message.timestamp() * 1000) == before[-1].at
+
+
+def test_the_messy_scenario_skews_clocks_resends_ids_and_delivers_out_of_order() -> None:
+    from datetime import UTC, datetime
+
+    sc = load_scenario("messy").with_duration(30 * 60_000)
+    emissions, world = run(sc)
+    skewed = {
+        r.tid
+        for r in world.truth()
+        if isinstance(r, FaultRecord) and r.kind == "clock_skew" and r.fault_id
+    }
+    assert len(skewed) >= round(0.2 * sc.terminal_count)
+    published = [e for e in emissions if e.action == "publish"]
+    dec = decoder_for("heartbeat")
+    late = {
+        e.tid
+        for e in published
+        if e.topic.endswith("/heartbeat")
+        and abs(
+            (dec.decode(e.payload).ts - datetime.fromtimestamp(e.at / 1000, UTC)).total_seconds()
+        )
+        > 300
+    }
+    assert late
+    assert late <= skewed
+    ids: dict[str, set[bytes]] = defaultdict(set)
+    for e in published:
+        ids[msgspec.json.decode(e.payload)["id"]].add(e.payload)
+    assert any(len(bodies) == 2 for bodies in ids.values())  # one id, two ts
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for e in published:
+        seqs[e.tid or ""].append(msgspec.json.decode(e.payload)["seq"])
+    assert any(s != sorted(s) for s in seqs.values())  # out of order
+    assert [e.at for e in emissions] == sorted(e.at for e in emissions)
+
+
+def test_without_a_mess_section_a_scenario_runs_as_before() -> None:
+    sc = scenario(
+        "  - {id: p, kind: printer_paper_out, at: 5m, duration: 20m, terminals: [T-000001]}"
+    )
+    assert sc.mess.skewed_share == 0.0
+    first, _ = run(sc)
+    again, _ = run(sc)
+    assert first == again
