@@ -66,6 +66,7 @@ class EventClock:
         self._newest: dict[str, datetime] = {}
         self._offset_samples: dict[str, deque[float]] = {}
         self._offsets: dict[str, float] = {}
+        self._cleared: set[str] = set()  # offsets dropped since take_cleared
         self._grace = grace_s
         self._wall = wall
         self._lock = threading.Lock()
@@ -116,9 +117,13 @@ class EventClock:
                 if abs(median) > self._tolerance:
                     self._offsets[tid] = median
                 else:
-                    self._offsets.pop(tid, None)
+                    self._clear(tid)
             elif all(abs(s) <= self._tolerance for s in got):
-                self._offsets.pop(tid, None)
+                self._clear(tid)
+
+    def _clear(self, tid: str) -> None:
+        if self._offsets.pop(tid, None) is not None:
+            self._cleared.add(tid)
 
     def _remember(self, tid: str, ts: datetime) -> None:
         self._recent.append(tid)
@@ -143,6 +148,13 @@ class EventClock:
         """The terminal's clock offset against the fleet (zero until consistently off)."""
         with self._lock:
             return timedelta(seconds=self._offsets.get(tid, 0.0))
+
+    def take_cleared(self) -> list[str]:
+        """The terminals whose offset was dropped (their clock is right again) since the
+        last call."""
+        with self._lock:
+            cleared, self._cleared = sorted(self._cleared), set()
+            return cleared
 
     def offsets(self) -> dict[str, timedelta]:
         """Every terminal's non-zero clock offset."""

@@ -13,7 +13,7 @@ next tick.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -66,7 +66,8 @@ WITH given AS (
     SELECT * FROM unnest(%(tids)s::text[], %(offsets)s::float8[]) AS g(tid, offset_s)
 ), gone AS (
     DELETE FROM terminal_clock c
-    WHERE NOT EXISTS (SELECT 1 FROM given g WHERE g.tid = c.tid)
+    WHERE c.tid = ANY(%(cleared)s::text[])
+      AND NOT EXISTS (SELECT 1 FROM given g WHERE g.tid = c.tid)
 )
 INSERT INTO terminal_clock (tid, offset_s, measured_at)
 SELECT tid, offset_s, %(now)s FROM given
@@ -75,12 +76,24 @@ WHERE terminal_clock.offset_s <> excluded.offset_s
 """
 
 
-def record_offsets(conn: Conn, offsets: Mapping[str, timedelta], now: datetime) -> None:
-    """Make ``terminal_clock`` hold exactly ``offsets`` (the event clock's non-zero offsets),
-    measured at event time ``now``. Runs in a transaction of its own."""
+def record_offsets(
+    conn: Conn,
+    offsets: Mapping[str, timedelta],
+    now: datetime,
+    cleared: Sequence[str] = (),
+) -> None:
+    """Record ``offsets`` (the event clock's non-zero offsets) in ``terminal_clock``,
+    measured at event time ``now``, and remove the terminals of ``cleared`` (their clock is
+    right again). Terminals another collector measures are left alone. Runs in a
+    transaction of its own."""
     tids = sorted(offsets)
     with conn.transaction():
         conn.execute(
             _RECORD_OFFSETS,
-            {"tids": tids, "offsets": [offsets[t].total_seconds() for t in tids], "now": now},
+            {
+                "tids": tids,
+                "offsets": [offsets[t].total_seconds() for t in tids],
+                "now": now,
+                "cleared": list(cleared),
+            },
         )

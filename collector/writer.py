@@ -248,7 +248,9 @@ class Writer:
         changes: list[AvailabilityChange] = []
         if self._conn is not None:
             try:
-                liveness.record_offsets(self._conn, self._clock.offsets(), now)
+                liveness.record_offsets(
+                    self._conn, self._clock.offsets(), now, self._clock.take_cleared()
+                )
                 changes = liveness.mark_silent(self._conn, now)
             except errors.TransactionRollback:
                 pass  # another collector holds those rows: the next tick looks again

@@ -128,6 +128,8 @@ def test_a_terminal_consistently_off_is_corrected_by_its_offset() -> None:
         t = step * 20
         clock.observe([(tid, at(t)) for tid in fleet] + [("T-LATE", at(t))])
     assert clock.offset("T-LATE") == timedelta(0)
+    assert clock.take_cleared() == ["T-LATE"]
+    assert clock.take_cleared() == []
 
 
 def test_terminals_that_fall_silent_leave_the_window_and_do_not_hold_the_clock() -> None:

@@ -42,7 +42,7 @@ def test_a_terminal_hours_ahead_opens_a_minor_clock_skew_that_resolves_when_set_
     assert incident["opened_at"] == at(30)
     assert "2 h 03 min ahead" in str(incident["details"])
 
-    liveness.record_offsets(db, {}, at(300))  # its clock is right again
+    liveness.record_offsets(db, {}, at(300), cleared=["T1"])  # its clock is right again
     engine.tick(at(360))
     engine.tick(at(360 + 121))
     [incident] = incidents(db, kind="clock_skew")

@@ -289,8 +289,17 @@ def test_a_terminal_whose_clock_runs_behind_is_judged_by_its_corrected_time(
     assert sorted((c.tid, c.ts) for c in changes) == [("T-OK", at(1060)), ("T-SLOW", at(1060))]
     offsets = db.execute("SELECT tid, offset_s FROM terminal_clock").fetchall()
     assert [(r["tid"], r["offset_s"]) for r in offsets] == [("T-SLOW", -600.0)]
-    liveness.record_offsets(conn, {}, at(1100))  # its clock is right again
+    liveness.record_offsets(conn, {}, at(1100), cleared=["T-SLOW"])  # its clock is right
     assert db.execute("SELECT count(*) AS n FROM terminal_clock").fetchone() == {"n": 0}
+
+
+def test_collectors_of_a_shared_group_keep_each_others_offsets(
+    conn: psycopg.Connection[Row], db: psycopg.Connection[Row]
+) -> None:
+    liveness.record_offsets(conn, {"T-A": timedelta(hours=2)}, at(0))  # collector one
+    liveness.record_offsets(conn, {"T-B": timedelta(minutes=-9)}, at(1))  # collector two
+    rows = db.execute("SELECT tid, offset_s FROM terminal_clock ORDER BY tid").fetchall()
+    assert [(r["tid"], r["offset_s"]) for r in rows] == [("T-A", 7200.0), ("T-B", -540.0)]
 
 
 def test_a_slow_clock_terminal_comes_back_online_by_its_corrected_time(
