@@ -8,6 +8,13 @@ collector is away wait at the broker, and a message received but not acknowledge
 crash is delivered again. paho reconnects with exponential backoff; every (re)connection
 subscribes again.
 
+A dead link is found within seconds, not after paho's keepalive (which needs up to 1.5 x
+:data:`KEEPALIVE_S` when packets vanish without a reset): every :data:`PROBE_EVERY_S` the
+collector publishes a QoS 0 probe to a topic of its own (``termwatch/probe/<client id>``)
+that it subscribes to. While neither a probe nor any other message has come back for
+:data:`PROBE_TIMEOUT_S`, the link is suspect and the event clock stands still, as when the
+connection is down, so silence on a black-holed link does not declare the fleet offline.
+
 Flow control: the broker keeps at most the client's *Receive Maximum* of QoS 1 messages
 unacknowledged with a v5 client, and stops sending when that many are in flight. Since
 acknowledgements wait for a commit (tens of milliseconds), the collector asks for the
@@ -18,6 +25,7 @@ second at this commit latency).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -46,6 +54,10 @@ log = logging.getLogger(__name__)
 RECEIVE_MAXIMUM: Final = 65535
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 KEEPALIVE_S: Final = 30
+#: How often the link is probed, and how long without anything coming back makes it suspect.
+PROBE_EVERY_S: Final = 1.0
+PROBE_TIMEOUT_S: Final = 4.0
+PROBE_TOPIC_PREFIX: Final = "termwatch/probe/"
 RECONNECT_MIN_S: Final = 1
 RECONNECT_MAX_S: Final = 30
 #: While the broker cannot be reached or refuses the collector, a warning at once and then
@@ -105,6 +117,18 @@ class MqttSource:
         self._subscribe_mid: int | None = None
         self._trouble_since: float | None = None
         self._trouble_warned: float | None = None
+        self.probe_topic = PROBE_TOPIC_PREFIX + _CLIENT_ID_UNSAFE.sub("_", self.client_id)
+        self._probe_topic_bytes = self.probe_topic.encode()
+        self._heard = time.monotonic()  # the last time anything came from the broker
+        #: set while the link is proven (connected, and something came back recently)
+        self.link_alive = threading.Event()
+        #: set while the link is connected but silent for too long (probes lost)
+        self.link_suspect = threading.Event()
+        self._stopping = threading.Event()
+        self._probe_works = False  # a probe came back on this connection
+        #: set once a probe has come back on the current connection
+        self.probe_returned = threading.Event()
+        self._prober: threading.Thread | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> FastClient:
@@ -140,6 +164,40 @@ class MqttSource:
             properties=props,
         )
         self._client.loop_start()
+        self._stopping.clear()
+        self._prober = threading.Thread(target=self._probe_loop, name="mqtt-probe", daemon=True)
+        self._prober.start()
+
+    def _probe_loop(self) -> None:
+        """Publish a probe every :data:`PROBE_EVERY_S`; freeze the clock while none returns
+        (once one has come back on this connection: a broker that refuses probes leaves the
+        clock to the keepalive, as before)."""
+        while not self._stopping.wait(PROBE_EVERY_S):
+            if not self._connected:
+                continue
+            # an error means the link is going down; the disconnect callback follows
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                self._client.publish(self.probe_topic, b"p", qos=0)
+            silent = time.monotonic() - self._heard
+            suspect = self._probe_works and silent >= PROBE_TIMEOUT_S
+            if suspect and not self.link_suspect.is_set():
+                self.link_suspect.set()
+                self.link_alive.clear()
+                self._clock.set_connected(False)
+                log.warning(
+                    "nothing from the broker %s for %.0f s, probes included: the event clock "
+                    "stands still until the link answers",
+                    self._url,
+                    silent,
+                )
+
+    def _heard_from_broker(self) -> None:
+        self._heard = time.monotonic()
+        if self.link_suspect.is_set() and self._connected:
+            self.link_suspect.clear()
+            self._clock.set_connected(True)
+            log.warning("the broker %s answers again", self._url)
+        self.link_alive.set()
 
     def pause(self) -> None:
         """Stop taking messages in: what arrives from now on stays unacknowledged at the
@@ -156,6 +214,9 @@ class MqttSource:
                 log.warning("the broker did not confirm the last acknowledgements")
             self._client.disconnect()
             self._down.wait(timeout_s)
+        self._stopping.set()
+        if self._prober is not None:
+            self._prober.join(timeout_s)
         self._client.loop_stop()
         self._set_connected(False)
 
@@ -212,8 +273,14 @@ class MqttSource:
         # Retained messages only when the subscription is new: a resumed session already had
         # them, and what changed since is queued for it.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        _, mid = client.subscribe([(topic, options) for topic in self.topics])
+        probe = SubscribeOptions(qos=0)
+        _, mid = client.subscribe(
+            [(topic, options) for topic in self.topics] + [(self.probe_topic, probe)]
+        )
         self._subscribe_mid = mid
+        self._probe_works = False  # until a probe comes back on this connection
+        self.probe_returned.clear()
+        self._heard_from_broker()
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         """paho could not open the connection (it retries with backoff)."""
@@ -249,6 +316,14 @@ class MqttSource:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        self._heard_from_broker()
+        if len(reason_codes) > len(self.topics) and reason_codes[-1].is_failure:
+            log.warning(
+                "broker refused the link probe %s (%s): a dead link is found only by the "
+                "keepalive; grant the collector readwrite on termwatch/probe/#",
+                self.probe_topic,
+                reason_codes[-1],
+            )
         refused = [
             f"{topic}: {code}"
             for topic, code in zip(self.topics, reason_codes, strict=False)
@@ -274,6 +349,8 @@ class MqttSource:
             was_connected = self._connected
             self._connected = False
         self.subscribed.clear()
+        self.link_alive.clear()
+        self.link_suspect.clear()
         self._down.set()
         self._set_connected(False)
         if was_connected and self._accepting:
@@ -289,6 +366,12 @@ class MqttSource:
 
     def _receive(self, topic: str | bytes, payload: bytes | bytearray, mid: int, qos: int) -> None:
         """Decode and enqueue; the only work done on paho's network thread."""
+        self._heard_from_broker()
+        if topic == self.probe_topic or topic == self._probe_topic_bytes:
+            self._probe_works = True
+            self._clock.prove()
+            self.probe_returned.set()
+            return
         if not self._accepting:
             return  # not acknowledged: the broker delivers it to the next session
         if isinstance(topic, bytes):

@@ -27,9 +27,9 @@ query returns each row's ``xmin``, and only rows someone else changed are read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from psycopg.rows import tuple_row
@@ -151,9 +151,12 @@ def apply(
     messages: Sequence[Decoded],
     received_at: datetime,
     cache: StateCache | None = None,
+    offsets: Mapping[str, timedelta] | None = None,
 ) -> StateResult:
     """Move the current state by ``messages``: the batch's new telemetry and its
     ``availability`` words, in arrival order. ``received_at`` is the batch's wall-clock time.
+    ``offsets`` are the terminals' clock offsets against the fleet (the event clock's): a
+    terminal back after a heartbeat verdict is judged by its corrected time.
     After the commit, record ``result.written`` in ``cache``.
     """
     result = StateResult()
@@ -184,7 +187,8 @@ def apply(
         items = groups[tid]
         in_order = sorted(items, key=_by_ts) if len(items) > 1 else items
         _apply_terminal(row, new, in_order, received_at, fields.get(tid), writes)
-        _apply_online(row, new, items, result, writes)
+        offset = offsets.get(tid, timedelta(0)) if offsets else timedelta(0)
+        _apply_online(row, new, items, result, writes, offset)
     xmin = _write(conn, list(rows.values()), writes)
     for tid, row in rows.items():
         entry = entries[tid]
@@ -381,8 +385,10 @@ def _apply_online(
     items: Sequence[tuple[int, Decoded]],
     result: StateResult,
     writes: _Writes,
+    offset: timedelta = timedelta(0),
 ) -> None:
-    """Availability words, and telemetry resuming after a heartbeat verdict, in arrival order."""
+    """Availability words, and telemetry resuming after a heartbeat verdict, in arrival order.
+    Telemetry times are corrected by the terminal's clock ``offset`` (fleet time)."""
     # A new terminal starts online; that is news only when a word says so before any of
     # its telemetry.
     known = not new
@@ -401,10 +407,11 @@ def _apply_online(
             if not known or row.online or row.offline_reason != HEARTBEAT:
                 known = True
                 continue
-            if decoded.ts <= row.online_changed_at:
+            corrected = decoded.ts - offset
+            if corrected <= row.online_changed_at:
                 continue
             row.online = True
-            row.online_changed_at = decoded.ts
+            row.online_changed_at = corrected
             row.offline_reason = None
             source = HEARTBEAT
         known = True

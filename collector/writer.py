@@ -248,6 +248,9 @@ class Writer:
         changes: list[AvailabilityChange] = []
         if self._conn is not None:
             try:
+                liveness.record_offsets(
+                    self._conn, self._clock.offsets(), now, self._clock.take_cleared()
+                )
                 changes = liveness.mark_silent(self._conn, now)
             except errors.TransactionRollback:
                 pass  # another collector holds those rows: the next tick looks again
@@ -360,7 +363,9 @@ class Writer:
             getattr(stored, _STORED[kind]).extend(new)
         if known:
             arrival = [d for d in arrival if id(d) not in known]
-        changes = state.apply(conn, arrival, datetime.now(UTC), self._cache)
+        changes = state.apply(
+            conn, arrival, datetime.now(UTC), self._cache, offsets=self._clock.offsets()
+        )
         stored.availability.extend(changes.availability)
         outcome.written = changes.written
         words = [p for p, d in enumerate(arrival) if d.kind == "availability"]

@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.facts import EventFact, OpFact
-from rules.model import AbsenceClause, ComplaintClause, CountClause, EventMatch, OpMatch, Rule
+from rules.model import (
+    AbsenceClause,
+    ClockClause,
+    ComplaintClause,
+    CountClause,
+    EventMatch,
+    OpMatch,
+    Rule,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,3 +334,32 @@ def count_touches(clause: CountClause, item: EventFact | OpFact, has_open: bool)
         and isinstance(reset, OpMatch)
         and reset.matches(item.steps, item.money_at_risk_minor)
     )
+
+
+def describe_offset(offset_s: float) -> str:
+    """``2 h 03 min ahead`` / ``7 min behind`` / ``40 s ahead``."""
+    seconds = abs(round(offset_s))
+    way = "ahead" if offset_s > 0 else "behind"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min {way}"
+    if seconds >= 60:
+        return f"{seconds // 60} min {way}"
+    return f"{seconds} s {way}"
+
+
+def evaluate_clock(
+    clause: ClockClause, offset_s: float | None, measured_at: datetime | None, now: datetime
+) -> Evaluation:
+    """The terminal's clock offset against the fleet (``terminal_clock``; None when it is
+    right) is beyond the bound. Proven at the measurement's event time."""
+    result = Evaluation()
+    if offset_s is None or abs(offset_s) <= clause.off_by_more_than.total_seconds():
+        result.stopped_at = now
+        return result
+    at = measured_at if measured_at is not None and measured_at <= now else now
+    result.holds = True
+    result.proof_ts = at
+    result.fault_start = at
+    result.latest = at
+    result.summary = f"clock {describe_offset(offset_s)} of the fleet ({offset_s:+.0f} s)"
+    return result

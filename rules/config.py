@@ -23,6 +23,7 @@ from rules.model import (
     SEVERITIES,
     AbsenceClause,
     Clause,
+    ClockClause,
     ComplaintClause,
     CountClause,
     EventMatch,
@@ -267,11 +268,19 @@ def _complaints(r: _Reader, node: Node) -> ComplaintClause:
     )
 
 
+def _clock(r: _Reader, node: Node) -> ClockClause:
+    keys = r.mapping(node, "clock", required=("off_by_more_than",), allowed=("off_by_more_than",))
+    return ClockClause(
+        off_by_more_than=r.duration(keys["off_by_more_than"], "clock.off_by_more_than", lo_s=1)
+    )
+
+
 _FORMS: dict[str, Callable[[_Reader, Node], Clause]] = {
     "state": _state,
     "count": _count,
     "absence": _absence,
     "complaints": _complaints,
+    "clock": _clock,
 }
 _RULE_KEYS = (
     "name",
@@ -313,9 +322,11 @@ def _rule(r: _Reader, node: Node, defaults: dict[str, timedelta]) -> tuple[Rule,
     clauses = tuple(_clause(r, c) for c in r.sequence(keys["when"], "when"))
     if not clauses:
         raise r.fail(keys["when"], "when: at least one condition is needed")
-    special = [c for c in clauses if isinstance(c, AbsenceClause | ComplaintClause)]
+    special = [c for c in clauses if isinstance(c, AbsenceClause | ComplaintClause | ClockClause)]
     if special and len(clauses) > 1:
-        raise r.fail(keys["when"], "absence and complaints conditions must stand alone in a rule")
+        raise r.fail(
+            keys["when"], "absence, complaints and clock conditions must stand alone in a rule"
+        )
     has_state = any(isinstance(c, StateClause) for c in clauses)
     if "for" in keys and not has_state:
         raise r.fail(keys["for"], "for applies to state conditions only")

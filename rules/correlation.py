@@ -73,6 +73,7 @@ PHRASES: Final[dict[str, str]] = {
     "terminal_offline": "terminal offline",
     "payment_failures": "payments failing",
     "silent_fault": "several customers report trouble the terminal does not",
+    "clock_skew": "terminal clock wrong",
 }
 
 

@@ -40,6 +40,7 @@ from rules.conditions import (
     FieldState,
     count_touches,
     evaluate_absence,
+    evaluate_clock,
     evaluate_complaints,
     evaluate_count,
     evaluate_state,
@@ -315,6 +316,7 @@ class RuleEngine:
     def _sweep(self, conn: Conn, now: datetime, changes: Changes) -> None:
         reconcile = self._reconcile_due(now)
         self._sweep_absence(conn, now, changes)
+        self._sweep_clock(conn, now, changes)
         self._sweep_state(conn, now, changes, all_rules=reconcile)
         self._sweep_due_checks(conn, now, changes)
         # A silence made since the last look may end before the one expected: the reconcile
@@ -346,6 +348,30 @@ class RuleEngine:
             ev = evaluate_absence(clause, facts.state, now)
             if ev.proven:
                 self._apply(conn, rule, facts, ev, None, now, changes, [])
+
+    def _sweep_clock(self, conn: Conn, now: datetime, changes: Changes) -> None:
+        """Terminals whose clock offset is beyond a clock rule's bound, and those with such an
+        incident open (to resolve once their clock is right)."""
+        for rule in self.rules.clock_rules:
+            clause = rule.clock_clause
+            assert clause is not None
+            rows = conn.execute(
+                "SELECT tid FROM terminal_clock WHERE abs(offset_s) > %s"
+                " UNION SELECT tid FROM incidents WHERE kind = %s AND status <> 'resolved'"
+                " ORDER BY 1",
+                (clause.off_by_more_than.total_seconds(), rule.kind),
+            ).fetchall()
+            tids = [r["tid"] for r in rows]
+            if not tids:
+                continue
+            terminals = incidents.fetch_terminals(conn, tids)
+            open_map = incidents.fetch_open(conn, tids)
+            for tid in tids:
+                if tid not in terminals:
+                    continue
+                incident = open_map.get((tid, rule.kind))
+                ev = self._evaluate(conn, rule, tid, now, {}, terminals[tid], incident, None)
+                self._apply(conn, rule, terminals[tid], ev, incident, now, changes, [])
 
     def _sweep_state(self, conn: Conn, now: datetime, changes: Changes, *, all_rules: bool) -> None:
         found: set[tuple[str, str]] = set()
@@ -416,6 +442,17 @@ class RuleEngine:
             if terminal.state is None:
                 return Evaluation()
             return evaluate_absence(rule.absence, terminal.state, now, resumed_at)
+        clock = rule.clock_clause
+        if clock is not None:
+            row = conn.execute(
+                "SELECT offset_s, measured_at FROM terminal_clock WHERE tid = %s", (tid,)
+            ).fetchone()
+            return evaluate_clock(
+                clock,
+                row["offset_s"] if row else None,
+                row["measured_at"] if row else None,
+                now,
+            )
         clause = rule.complaint_clause
         if clause is not None:
             rows = conn.execute(

@@ -119,7 +119,14 @@ class ComplaintClause:
     categories: frozenset[str]
 
 
-Clause = StateClause | CountClause | AbsenceClause | ComplaintClause
+@dataclass(frozen=True, slots=True)
+class ClockClause:
+    """The terminal's clock is off the fleet's by more than ``off_by_more_than``."""
+
+    off_by_more_than: timedelta
+
+
+Clause = StateClause | CountClause | AbsenceClause | ComplaintClause | ClockClause
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,11 @@ class Rule:
     @property
     def complaint_clause(self) -> ComplaintClause | None:
         found = [c for c in self.clauses if isinstance(c, ComplaintClause)]
+        return found[0] if found else None
+
+    @property
+    def clock_clause(self) -> ClockClause | None:
+        found = [c for c in self.clauses if isinstance(c, ClockClause)]
         return found[0] if found else None
 
     def affected_by(self, steps: Iterable[StepFact], money_at_risk_minor: int) -> bool:
@@ -197,6 +209,10 @@ class RuleSet:
             if rule.absence is not None:
                 return rule
         return None
+
+    @property
+    def clock_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.clock_clause is not None)
 
     @property
     def complaint_rule(self) -> Rule | None:

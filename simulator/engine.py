@@ -74,6 +74,7 @@ class World:
         self._ref_n = 0
         self._claimed: dict[str, list[tuple[int, int]]] = {}
         self.run_tag = run_tag(scenario, self.seed)
+        self._mess_rng = random.Random(f"{self.seed}:mess")  # untouched without a mess
 
     # -- scheduling and output (used by terminals) ----------------------------------------
 
@@ -96,14 +97,32 @@ class World:
             "v": 1,
             "tid": term.tid,
             "id": message_id(term.tid, self.run_tag, term.seq),
-            "ts": rfc3339(at, term.offset),
+            "ts": rfc3339(at + term.clock_skew_ms, term.offset),
             "seq": term.seq,
         }
         message.update(body)
         topic = f"{self.root}/{term.tid}/{kind}"
-        self._ready.append(
-            Emission(self.now, term.tid, "publish", topic, _encode(message), retained, qos)
-        )
+        mess, rng = self.scenario.mess, self._mess_rng
+        if mess.duplicates and rng.random() < mess.duplicates:
+            later = self.now + rng.randint(*mess.duplicate_delay)
+            self.at(later, self._resend, (term, topic, message, retained, qos))
+        emission = Emission(self.now, term.tid, "publish", topic, _encode(message), retained, qos)
+        if mess.reorder and rng.random() < mess.reorder:
+            self.at(self.now + rng.randint(*mess.reorder_delay), self._emit_late, emission)
+        else:
+            self._ready.append(emission)
+
+    def _resend(self, at: int, item: tuple[TerminalSim, str, dict[str, Any], bool, int]) -> None:
+        """The same message id sent again with the terminal's newer time (a resend)."""
+        term, topic, message, retained, qos = item
+        if term.hung or not term.connected:
+            return
+        again = dict(message, ts=rfc3339(at + term.clock_skew_ms, term.offset))
+        self._ready.append(Emission(at, term.tid, "publish", topic, _encode(again), retained, qos))
+
+    def _emit_late(self, at: int, emission: Emission) -> None:
+        """A message held back on its way: delivered after newer ones."""
+        self._ready.append(emission._replace(at=at))
 
     def connect(self, at: int, term: TerminalSim) -> None:
         topic = f"{self.root}/{term.tid}/availability"
@@ -171,6 +190,7 @@ class World:
             term.begin()
         for spec in sc.faults:
             self._schedule_spec(spec)
+        self._schedule_skewed_clocks()
         self._schedule_background()
         while self._heap:
             when, _, action, arg = heapq.heappop(self._heap)
@@ -184,6 +204,18 @@ class World:
         for fault in self.faults:
             if fault.end is None:
                 fault.end = sc.end
+
+    def _schedule_skewed_clocks(self) -> None:
+        """``mess.skewed_share`` of the fleet with a wrong clock from the start."""
+        share = self.scenario.mess.skewed_share
+        if not share:
+            return
+        count = max(1, round(share * len(self.sites)))
+        for site in sorted(self._mess_rng.sample(self.sites, count), key=lambda s: s.tid):
+            fault = self.new_fault(
+                site.tid, "clock_skew", "scenario", scenario_id="mess-clock", region=site.region
+            )
+            self.at(self.scenario.start, self.by_tid[site.tid].on_fault_begins, fault)
 
     def _schedule_spec(self, spec: FaultSpec) -> None:
         sc = self.scenario

@@ -254,8 +254,9 @@ def evaluate(
     tids = run.tids()
     rows = conn.execute(
         "SELECT id, tid, kind, opened_at, is_group, parent_id, detected_at FROM incidents"
-        " WHERE tid = ANY(%s) AND opened_at >= %s AND opened_at < %s AND severity <> 'minor'",
-        (tids, run.start - CLOCK_SLACK, run.end + tolerance),
+        " WHERE tid = ANY(%s) AND opened_at >= %s AND opened_at < %s"
+        " AND (severity <> 'minor' OR kind = ANY(%s))",  # minor kinds the simulator injects
+        (tids, run.start - CLOCK_SLACK, run.end + tolerance, list(INCIDENT_KINDS)),
     ).fetchall()
     incidents = [
         Incident(

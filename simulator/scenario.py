@@ -25,6 +25,7 @@ from simulator.scenario_model import (
     Customers,
     Engineers,
     FaultSpec,
+    Mess,
     Natural,
     Region,
     Scenario,
@@ -80,6 +81,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
             "supplies",
             "natural",
             "engineers",
+            "mess",
             "faults",
         ),
     )
@@ -104,6 +106,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         supplies=_supplies(doc, keys["supplies"]) if "supplies" in keys else Supplies(),
         natural=_natural(doc, keys["natural"]) if "natural" in keys else Natural(),
         engineers=_engineers(doc, keys["engineers"]) if "engineers" in keys else Engineers(),
+        mess=_mess(doc, keys["mess"]) if "mess" in keys else Mess(),
     )
     faults = parse_faults(doc, keys["faults"], scenario) if "faults" in keys else ()
     return replace(scenario, faults=faults)
@@ -269,6 +272,29 @@ def _natural(doc: Doc, node: yaml.Node) -> Natural:
         if offline[0] < SECOND:
             raise doc.fail(keys["offline_duration"], "natural.offline_duration: at least 1s")
     return Natural(rates=rates, offline_duration=offline)
+
+
+def _mess(doc: Doc, node: yaml.Node) -> Mess:
+    keys = doc.mapping(
+        node,
+        "mess",
+        optional=("skewed_share", "duplicates", "duplicate_delay", "reorder", "reorder_delay"),
+    )
+    base = Mess()
+
+    def share(name: str, default: float) -> float:
+        return doc.number(keys[name], f"mess.{name}", lo=0, hi=1) if name in keys else default
+
+    def span(name: str, default: tuple[int, int]) -> tuple[int, int]:
+        return doc.duration_range(keys[name], f"mess.{name}") if name in keys else default
+
+    return Mess(
+        skewed_share=share("skewed_share", base.skewed_share),
+        duplicates=share("duplicates", base.duplicates),
+        duplicate_delay=span("duplicate_delay", base.duplicate_delay),
+        reorder=share("reorder", base.reorder),
+        reorder_delay=span("reorder_delay", base.reorder_delay),
+    )
 
 
 def _engineers(doc: Doc, node: yaml.Node) -> Engineers:

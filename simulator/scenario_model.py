@@ -94,6 +94,23 @@ class Engineers:
 
 
 @dataclass(frozen=True, slots=True)
+class Mess:
+    """Real fleets' disorder, usable on every scenario (all off by default).
+
+    ``skewed_share`` of the terminals have a wrong clock for the whole run (a ``clock_skew``
+    fault each, in the ground truth); ``duplicates``: the share of telemetry messages sent
+    again (the same id, a newer ``ts``: a terminal's resend) ``duplicate_delay`` later;
+    ``reorder``: the share held back by up to ``reorder_delay`` (delivered out of order).
+    """
+
+    skewed_share: float = 0.0
+    duplicates: float = 0.0
+    duplicate_delay: tuple[int, int] = (1_000, 30_000)
+    reorder: float = 0.0
+    reorder_delay: tuple[int, int] = (1_000, 60_000)
+
+
+@dataclass(frozen=True, slots=True)
 class FaultSpec:
     """One injected fault; exactly one of ``terminals``, ``count``, ``region`` picks targets.
 
@@ -129,6 +146,7 @@ class Scenario:
     supplies: Supplies = Supplies()
     natural: Natural = Natural()
     engineers: Engineers = Engineers()
+    mess: Mess = Mess()
     faults: tuple[FaultSpec, ...] = ()
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from simulator import payment
 from simulator.complaints import Affected
@@ -35,6 +35,18 @@ if TYPE_CHECKING:
     from simulator.engine import World
 
 APP = "kiosk 2.3.1"
+
+
+#: The wrong clocks a clock_skew fault gives (its variant): a terminal set to local time but
+#: labelled UTC, a lost RTC, a clock drifting for months; ahead and behind.
+CLOCK_SKEWS: Final = ("+3h", "+5h", "-2h", "+45m", "-20m", "+9m", "-7m", "-1h")
+
+
+def parse_skew(text: str) -> int:
+    """``+3h`` / ``-20m`` in milliseconds."""
+    sign = -1 if text.startswith("-") else 1
+    unit = {"h": 3_600_000, "m": 60_000, "s": 1_000}[text[-1]]
+    return sign * int(text.lstrip("+-")[:-1]) * unit
 
 
 class TerminalSim:
@@ -67,6 +79,8 @@ class TerminalSim:
         self.jam_waiting: Fault | None = None
         self.outbox: list[tuple[int, str, dict[str, Any], bool, int]] = []
         self.last_sent: int | None = None  # when this terminal last published (ms)
+        #: how far this terminal's clock is off (ms, positive: ahead); its messages' ts
+        self.clock_skew_ms = 0
 
     # -- output -------------------------------------------------------------------------
 
@@ -258,6 +272,9 @@ class TerminalSim:
                 self.hung = True
             else:
                 self.on_drop(at, None)
+        elif kind == "clock_skew":
+            fault.variant = self.rng.choice(CLOCK_SKEWS)
+            self.clock_skew_ms = parse_skew(fault.variant)
         elif kind not in ("payment_failures", "silent_fault"):
             fault.variant = self.variant(kind)
             self.change(at, *fault_on(self.devices, kind, fault.variant))
@@ -312,6 +329,8 @@ class TerminalSim:
     def close(self, at: int, fault: Fault, how: str) -> None:
         fault.end = at
         fault.ended_by = how
+        if fault.kind == "clock_skew":
+            self.clock_skew_ms = 0  # the engineer set the clock right
         if self.active.get(fault.kind) is fault:
             del self.active[fault.kind]
 

@@ -14,6 +14,7 @@ IncidentKind = Literal[
     "terminal_offline",
     "payment_failures",
     "silent_fault",
+    "clock_skew",
 ]
 #: Every incident kind of the contract, in the order api.md lists them.
 INCIDENT_KINDS: Final[tuple[str, ...]] = get_args(IncidentKind)

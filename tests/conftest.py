@@ -9,9 +9,19 @@ import pytest
 from rules.engine import RuleEngine
 from termwatch.settings import MqttUrl, Settings
 from tests.fix_db import clean_db, db, db_dsn, empty_database, pg_server_dsn
+from tests.fix_linkproxy import link_proxy
 from tests.fix_mqtt import mqtt_url, topic_root
 
-__all__ = ["clean_db", "db", "db_dsn", "empty_database", "mqtt_url", "pg_server_dsn", "topic_root"]
+__all__ = [
+    "clean_db",
+    "db",
+    "db_dsn",
+    "empty_database",
+    "link_proxy",
+    "mqtt_url",
+    "pg_server_dsn",
+    "topic_root",
+]
 
 
 @pytest.fixture

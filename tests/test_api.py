@@ -440,6 +440,21 @@ def test_it_answers_in_russian_when_asked(client: httpx.Client, db: Conn) -> Non
     assert response.json()["language"] == "ru"
 
 
+def test_the_card_shows_a_wrong_clock_in_both_languages(client: httpx.Client, db: Conn) -> None:
+    paper_out_terminal(db)
+    card = client.get("/api/v1/terminals/T-000042", headers=auth(AGENT)).json()
+    assert (card["clock_offset_s"], card["clock"]) == (None, "")
+    db.execute(
+        "INSERT INTO terminal_clock (tid, offset_s, measured_at)"
+        " VALUES ('T-000042', 7380, '2026-05-04T08:00:00Z')"
+    )
+    card = client.get("/api/v1/terminals/T-000042", headers=auth(AGENT)).json()
+    assert card["clock_offset_s"] == 7380.0
+    assert card["clock"] == "clock 2 h 3 min ahead: receipts show a wrong time"
+    ru = client.get("/api/v1/terminals/T-000042?lang=ru", headers=auth(AGENT)).json()
+    assert ru["clock"].startswith("часы спешат на 2 ч")
+
+
 def test_it_lists_the_latest_operations_newest_first_without_filters(
     client: httpx.Client, db: Conn
 ) -> None:

@@ -93,3 +93,61 @@ def test_it_extrapolates_at_wall_speed_until_a_rate_is_measured() -> None:
     clock.observe([("T-1", at(0)), ("T-2", at(0)), ("T-3", at(0))])
     wall.t += 30
     assert clock.now() == at(30)
+
+
+def test_single_message_batches_from_a_terminal_ahead_do_not_move_the_clock() -> None:
+    clock = connected_clock(Wall())
+    fleet = [f"T-{i}" for i in range(10)]
+    clock.observe([(tid, at(0)) for tid in fleet])
+    assert clock.observe([("T-AHEAD", at(3 * 3600))]) == at(0)
+    for step, tid in enumerate(fleet, start=1):
+        clock.observe([(tid, at(step))])
+        now = clock.observe([("T-AHEAD", at(3 * 3600 + step))])
+        assert now is not None
+        assert now < at(60)
+
+
+def test_four_of_twenty_terminals_hours_ahead_do_not_move_the_clock() -> None:
+    clock = connected_clock(Wall())
+    batch = [(f"T-{i}", at(30)) for i in range(16)]
+    batch += [(f"T-SKEW-{i}", at(4 * 3600)) for i in range(4)]
+    assert clock.observe(batch) == at(30)
+
+
+def test_a_terminal_consistently_off_is_corrected_by_its_offset() -> None:
+    clock = connected_clock(Wall())
+    fleet = [f"T-{i}" for i in range(8)]
+    for step in range(6):
+        t = step * 20
+        clock.observe([(tid, at(t)) for tid in fleet] + [("T-LATE", at(t - 600))])
+    assert abs(clock.offset("T-LATE").total_seconds() + 600) <= 20
+    assert clock.offset("T-0") == timedelta(0)
+    assert set(clock.offsets()) == {"T-LATE"}
+    # once right again, the offset is dropped
+    for step in range(6, 12):
+        t = step * 20
+        clock.observe([(tid, at(t)) for tid in fleet] + [("T-LATE", at(t))])
+    assert clock.offset("T-LATE") == timedelta(0)
+    assert clock.take_cleared() == ["T-LATE"]
+    assert clock.take_cleared() == []
+
+
+def test_terminals_that_fall_silent_leave_the_window_and_do_not_hold_the_clock() -> None:
+    clock = connected_clock(Wall(), window=20)
+    clock.observe([(f"T-{i}", at(0)) for i in range(20)])
+    for step in range(1, 30):  # three terminals go on, the others fell silent
+        clock.observe([(f"T-{i}", at(step * 10)) for i in range(3)])
+    assert clock.now() == at(290)
+
+
+def test_a_proven_link_bounds_the_run_on_to_the_last_proof() -> None:
+    wall = Wall()
+    clock = connected_clock(wall, grace_s=0.0)
+    clock.observe([("T-1", at(0)), ("T-2", at(0)), ("T-3", at(0))])
+    clock.prove()
+    wall.t += 3
+    clock.prove()
+    wall.t += 100  # no proof since: the link may be dead
+    assert clock.now() == at(3)
+    clock.prove()
+    assert clock.now() == at(103)

@@ -277,6 +277,45 @@ def test_it_marks_a_silent_terminal_offline_and_back_online_when_telemetry_resum
     ]
 
 
+def test_a_terminal_whose_clock_runs_behind_is_judged_by_its_corrected_time(
+    conn: psycopg.Connection[Row], db: psycopg.Connection[Row]
+) -> None:
+    # T-SLOW's clock is ten minutes behind the fleet: its heartbeat at fleet time 1000 says 400
+    apply(conn, [heartbeat(at(400), "h1", tid="T-SLOW", interval_s=20)])
+    apply(conn, [heartbeat(at(1000), "h1", tid="T-OK", interval_s=20)])
+    liveness.record_offsets(conn, {"T-SLOW": timedelta(seconds=-600)}, at(1000))
+    assert liveness.mark_silent(conn, at(1059)) == []
+    changes = liveness.mark_silent(conn, at(1061))
+    assert sorted((c.tid, c.ts) for c in changes) == [("T-OK", at(1060)), ("T-SLOW", at(1060))]
+    offsets = db.execute("SELECT tid, offset_s FROM terminal_clock").fetchall()
+    assert [(r["tid"], r["offset_s"]) for r in offsets] == [("T-SLOW", -600.0)]
+    liveness.record_offsets(conn, {}, at(1100), cleared=["T-SLOW"])  # its clock is right
+    assert db.execute("SELECT count(*) AS n FROM terminal_clock").fetchone() == {"n": 0}
+
+
+def test_collectors_of_a_shared_group_keep_each_others_offsets(
+    conn: psycopg.Connection[Row], db: psycopg.Connection[Row]
+) -> None:
+    liveness.record_offsets(conn, {"T-A": timedelta(hours=2)}, at(0))  # collector one
+    liveness.record_offsets(conn, {"T-B": timedelta(minutes=-9)}, at(1))  # collector two
+    rows = db.execute("SELECT tid, offset_s FROM terminal_clock ORDER BY tid").fetchall()
+    assert [(r["tid"], r["offset_s"]) for r in rows] == [("T-A", 7200.0), ("T-B", -540.0)]
+
+
+def test_a_slow_clock_terminal_comes_back_online_by_its_corrected_time(
+    conn: psycopg.Connection[Row], db: psycopg.Connection[Row]
+) -> None:
+    apply(conn, [heartbeat(at(0), "h1", tid="T-1", interval_s=60)])
+    [change] = liveness.mark_silent(conn, at(200))
+    assert change.ts == at(180)
+    # back, with a clock ten minutes slow: its heartbeat says 300 - 600 s
+    slow = {"T-1": timedelta(seconds=-600)}
+    with conn.transaction():
+        back = state.apply(conn, [heartbeat(at(-300), "h2")], WALL, offsets=slow)
+    assert [(c.state, c.ts) for c in back.availability] == [("online", at(300))]
+    assert terminal(db)["online"] is True
+
+
 def test_it_gives_a_terminal_that_said_online_a_full_heartbeat_window(
     conn: psycopg.Connection[Row],
 ) -> None:

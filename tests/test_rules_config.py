@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rules.config import RuleFileError, default_rules, load_rules, parse_rules
-from rules.model import AbsenceClause, ComplaintClause, CountClause, StateClause
+from rules.model import AbsenceClause, ClockClause, ComplaintClause, CountClause, StateClause
 
 API_KINDS = {
     "printer_paper_out": "major",
@@ -35,7 +35,7 @@ def test_the_default_rules_cover_every_incident_kind_and_severity_of_the_api() -
 
 def test_the_default_rules_use_every_rule_form() -> None:
     forms = {type(c) for r in default_rules().rules for c in r.clauses}
-    assert forms == {StateClause, CountClause, AbsenceClause, ComplaintClause}
+    assert forms == {StateClause, CountClause, AbsenceClause, ComplaintClause, ClockClause}
 
 
 def test_an_operator_file_can_extend_and_override_the_defaults(tmp_path: Path) -> None:

@@ -329,6 +329,35 @@ def test_a_silent_fault_looks_healthy_and_only_complaints_reveal_it() -> None:
     assert all(c.category == "cash_not_credited" for c in complaints)
 
 
+def test_a_clock_skew_shifts_the_terminals_timestamps_until_the_engineer_sets_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from simulator.terminal import CLOCK_SKEWS, parse_skew
+
+    sc = scenario("  - {id: c, kind: clock_skew, at: 5m, duration: 40m, terminals: [T-000002]}")
+    emissions, world = run(sc)
+    fault = the_fault(world, "clock_skew")
+    dec = decoder_for("heartbeat")
+    offsets: list[tuple[datetime, timedelta]] = []
+    for e in emissions:
+        if e.action == "publish" and e.tid == "T-000002" and e.topic.endswith("/heartbeat"):
+            sent = datetime.fromtimestamp(e.at / 1000, UTC)
+            offsets.append((sent, dec.decode(e.payload).ts - sent))
+    during = {off for sent, off in offsets if fault.start < sent < fault.end}
+    outside = {off for sent, off in offsets if not fault.start <= sent <= fault.end}
+    skews = {timedelta(milliseconds=parse_skew(v)) for v in CLOCK_SKEWS}
+    assert len(during) == 1
+    assert during <= skews
+    assert outside == {timedelta(0)}
+    assert fault.ended_by == "engineer"
+    others = {
+        dec.decode(e.payload).ts - datetime.fromtimestamp(e.at / 1000, UTC)
+        for e in emissions
+        if e.action == "publish" and e.tid == "T-000001" and e.topic.endswith("/heartbeat")
+    }
+    assert others == {timedelta(0)}
+
+
 def test_a_network_loss_drops_the_connection_and_the_terminal_catches_up_after() -> None:
     sc = scenario(
         "  - {id: n, kind: terminal_offline, at: 10m, duration: 15m, terminals: [T-000001]}"
@@ -480,3 +509,48 @@ def test_the_truth_times_the_evidence_a_rule_can_see() -> None:
     ]
     assert hang.last_message is not None
     assert int(hang.last_message.timestamp() * 1000) == before[-1].at
+
+
+def test_the_messy_scenario_skews_clocks_resends_ids_and_delivers_out_of_order() -> None:
+    from datetime import UTC, datetime
+
+    sc = load_scenario("messy").with_duration(30 * 60_000)
+    emissions, world = run(sc)
+    skewed = {
+        r.tid
+        for r in world.truth()
+        if isinstance(r, FaultRecord) and r.kind == "clock_skew" and r.fault_id
+    }
+    assert len(skewed) >= round(0.2 * sc.terminal_count)
+    published = [e for e in emissions if e.action == "publish"]
+    dec = decoder_for("heartbeat")
+    late = {
+        e.tid
+        for e in published
+        if e.topic.endswith("/heartbeat")
+        and abs(
+            (dec.decode(e.payload).ts - datetime.fromtimestamp(e.at / 1000, UTC)).total_seconds()
+        )
+        > 300
+    }
+    assert late
+    assert late <= skewed
+    ids: dict[str, set[bytes]] = defaultdict(set)
+    for e in published:
+        ids[msgspec.json.decode(e.payload)["id"]].add(e.payload)
+    assert any(len(bodies) == 2 for bodies in ids.values())  # one id, two ts
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for e in published:
+        seqs[e.tid or ""].append(msgspec.json.decode(e.payload)["seq"])
+    assert any(s != sorted(s) for s in seqs.values())  # out of order
+    assert [e.at for e in emissions] == sorted(e.at for e in emissions)
+
+
+def test_without_a_mess_section_a_scenario_runs_as_before() -> None:
+    sc = scenario(
+        "  - {id: p, kind: printer_paper_out, at: 5m, duration: 20m, terminals: [T-000001]}"
+    )
+    assert sc.mess.skewed_share == 0.0
+    first, _ = run(sc)
+    again, _ = run(sc)
+    assert first == again

@@ -18,6 +18,7 @@ import msgspec
 from termwatch.web import read, verdict
 from termwatch.web.devices import describe_all
 from termwatch.web.guidance import Situation, guidance
+from termwatch.web.i18n import clock_offset
 from termwatch.web.models import ComplaintView, Operation, TerminalCard
 from termwatch.web.read import Conn, OperationFilter
 
@@ -115,6 +116,8 @@ def build_card(conn: Conn, query: CardQuery, now: datetime) -> CardBuild | None:
         offline_reason=state.get("offline_reason"),
         service_mode=bool(state.get("service_mode")),
         app=state.get("app"),
+        clock_offset_s=state.get("clock_offset_s"),
+        clock=clock_offset(query.lang, state.get("clock_offset_s")),
         devices=devices,
         incidents=incidents,
         operations=operations,

@@ -221,6 +221,8 @@ _EN: Final[dict[str, str]] = {
     "ui.offline": "offline",
     "ui.never_seen": "never seen",
     "ui.last_seen": "last seen",
+    "ui.clock_ahead": "clock {span} ahead: receipts show a wrong time",
+    "ui.clock_behind": "clock {span} behind: receipts show a wrong time",
     "ui.since": "since",
     "ui.for": "for",
     "ui.unregistered": "not in the registry",
@@ -491,6 +493,8 @@ _RU: Final[dict[str, str]] = {
     "ui.offline": "не в сети",
     "ui.never_seen": "ещё не выходил на связь",
     "ui.last_seen": "последняя связь",
+    "ui.clock_ahead": "часы спешат на {span}: на чеках неверное время",
+    "ui.clock_behind": "часы отстают на {span}: на чеках неверное время",
     "ui.since": "с",
     "ui.for": "уже",
     "ui.unregistered": "нет в реестре",
@@ -655,3 +659,11 @@ def when(lang: str, ts: datetime, tz: tzinfo) -> str:
     if lang == "ru":
         return local.strftime("%d.%m.%Y %H:%M")
     return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} {local:%H:%M}"
+
+
+def clock_offset(lang: str, offset_s: float | None) -> str:
+    """A terminal's clock offset against the fleet in words; empty when its clock is right."""
+    if not offset_s:
+        return ""
+    key = "ui.clock_ahead" if offset_s > 0 else "ui.clock_behind"
+    return text(lang, key, span=duration(lang, timedelta(seconds=abs(offset_s))))

@@ -177,6 +177,11 @@ class TerminalCard(Struct, kw_only=True):
     offline_reason: str | None
     service_mode: bool
     app: str | None
+    #: the terminal's clock offset against the fleet's, seconds (positive: ahead); None
+    #: while its clock is right
+    clock_offset_s: float | None = None
+    #: the offset in words, in the card's language; empty while the clock is right
+    clock: str = ""
     devices: list[Device]
     incidents: list[Incident]
     operations: list[Operation]

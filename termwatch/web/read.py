@@ -95,10 +95,12 @@ def _terminal_query(tid: str) -> Query:
     return (
         "SELECT t.tid AS reg_tid, t.name, t.address, t.city, t.region, t.lat, t.lon, t.model,"
         " t.service_group, s.tid AS state_tid, s.last_seen, s.online, s.online_changed_at,"
-        " s.offline_reason, s.service_mode, s.service_mode_since, s.app"
+        " s.offline_reason, s.service_mode, s.service_mode_since, s.app,"
+        " c.offset_s AS clock_offset_s"
         " FROM (SELECT %s::text AS tid) k"
         " LEFT JOIN terminals t ON t.tid = k.tid"
-        " LEFT JOIN terminal_state s ON s.tid = k.tid",
+        " LEFT JOIN terminal_state s ON s.tid = k.tid"
+        " LEFT JOIN terminal_clock c ON c.tid = k.tid",
         (tid,),
     )
 
@@ -124,6 +126,7 @@ def _terminal_from(tid: str, row: Row | None) -> TerminalRow | None:
                 "service_mode",
                 "service_mode_since",
                 "app",
+                "clock_offset_s",
             )
         }
     return TerminalRow(tid=tid, registry=registry, state=state)

@@ -52,6 +52,8 @@ def render(card: TerminalCard, now: datetime, tz: tzinfo, console: Console) -> N
         head.append(f" · {text(lang, 'ui.last_seen')} {_when(card.last_seen, tz)}")
     if card.service_mode:
         head.append(f" · {text(lang, 'ui.service_mode')}", style="yellow")
+    if card.clock:
+        head.append(f" · {card.clock}", style="yellow")
 
     guidance = Panel(
         "\n".join(card.guidance_lines), title=text(lang, "ui.guidance"), border_style="cyan"

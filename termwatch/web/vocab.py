@@ -28,6 +28,7 @@ KINDS: Final[dict[str, tuple[str, str]]] = {
         "клиенты жалуются, а терминал не сообщает о сбое",
     ),
     "printer_paper_low": ("printer paper low", "в принтере мало бумаги"),
+    "clock_skew": ("terminal clock wrong", "на терминале неверное время"),
     "cash_acceptor_nearly_full": ("cash box nearly full", "кассета почти заполнена"),
 }
 SEVERITIES: Final[dict[str, tuple[str, str]]] = {
