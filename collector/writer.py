@@ -50,7 +50,7 @@ from collector.inbox import Inbox, Received
 from collector.statecache import Entry, StateCache
 from collector.store import Conn
 from terminals.contract import Complaint, Event, Heartbeat, Operation, Status
-from termwatch.db import connect
+from termwatch.db import Timeouts, connect
 from termwatch.metrics import (
     BATCH_SIZE,
     COMMIT_SECONDS,
@@ -124,6 +124,7 @@ class Writer:
         on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._dsn = settings.require_database()
+        self._timeouts = Timeouts.from_settings(settings)
         self._batch_size = settings.batch_size
         self._linger_s = settings.flush_ms / 1000
         self._inbox = inbox
@@ -376,7 +377,7 @@ class Writer:
     def _connection(self) -> Conn:
         while self._conn is None:
             try:
-                conn = connect(self._dsn, autocommit=True)
+                conn = connect(self._dsn, autocommit=True, timeouts=self._timeouts)
             except psycopg.OperationalError as exc:
                 self._lost(exc)
                 continue

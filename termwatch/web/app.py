@@ -31,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from termwatch.db import Row, make_pool
+from termwatch.db import Row, Timeouts, make_pool
 from termwatch.metrics import HTTP_SECONDS
 from termwatch.settings import Settings
 from termwatch.web import api, console
@@ -65,7 +65,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = pool is None
-        ctx.pool = make_pool(settings.require_database(), name="termwatch-web") if own else pool
+        ctx.pool = (
+            make_pool(
+                settings.require_database(),
+                name="termwatch-web",
+                timeouts=Timeouts.from_settings(settings),
+            )
+            if own
+            else pool
+        )
         assert ctx.pool is not None
         ctx.writer = Writer(settings, ctx.pool)
         if not settings.api_tokens:
