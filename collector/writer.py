@@ -65,6 +65,8 @@ from termwatch.settings import Settings
 log = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
+#: At most one log line this often about rows the database refused, with the count since.
+REFUSAL_LOG_EVERY_S: Final = 10.0
 DEADLOCK_RETRIES: Final = 5
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 10.0
@@ -85,6 +87,29 @@ HOOK_ERRORS = MetricCounter(
 )
 for _reason in REASONS:
     REJECTED.labels(_reason)
+
+
+class RateLimitedLog:
+    """Warnings of one kind, at most one line every ``every_s`` seconds, each saying how many
+    were left unsaid since the last one (so a flood of bad rows cannot flood the log)."""
+
+    def __init__(self, logger: logging.Logger, every_s: float) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._last = -float("inf")
+        self._suppressed = 0
+
+    def warn(self, line: str, now: float | None = None) -> bool:
+        """Log ``line`` unless one was logged less than ``every_s`` ago; True when logged."""
+        now = time.monotonic() if now is None else now
+        if now - self._last < self._every_s:
+            self._suppressed += 1
+            return False
+        more = f" (and {self._suppressed} more since the last line)" if self._suppressed else ""
+        self._log.warning("%s%s", line, more)
+        self._last = now
+        self._suppressed = 0
+        return True
 
 
 class Abandoned(Exception):
@@ -135,6 +160,7 @@ class Writer:
         self._on_fatal = on_fatal
         self._conn: Conn | None = None
         self._cache = StateCache()
+        self._refusals = RateLimitedLog(log, REFUSAL_LOG_EVERY_S)
         self._abandon = threading.Event()
         self._down_since: float | None = None
         self._backoff = BACKOFF_MIN_S
@@ -305,7 +331,7 @@ class Writer:
         if isinstance(result, Rejected) and result.reason == UNSTORABLE:
             raise exc  # not even its printable form could be kept: a bug, not bad input
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:1000]
-        log.warning("the database refused a %s message: %s", result.kind, detail)
+        self._refusals.warn(f"the database refused a {result.kind} message: {detail}")
         if isinstance(result, Decoded):
             rejected = Rejected(
                 result.kind, result.topic, result.tid, UNSTORABLE, detail, bytes(item.payload[:256])
