@@ -29,7 +29,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import psycopg
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 TICK_S: Final = 1.0
 #: At most one log line this often about rows the database refused, with the count since.
 REFUSAL_LOG_EVERY_S: Final = 10.0
+#: Rejected messages older than the retention are deleted about this often (wall time).
+PRUNE_EVERY_S: Final = 300.0
 DEADLOCK_RETRIES: Final = 5
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 10.0
@@ -110,6 +112,32 @@ class RateLimitedLog:
         self._last = now
         self._suppressed = 0
         return True
+
+
+class RejectBudget:
+    """How many rejected messages each terminal may add to the table per minute.
+
+    Every rejection is counted in the metrics; only the first ``per_minute`` of a terminal
+    (or of topics that name none, together) in each minute of wall time are kept, so one
+    hostile terminal cannot fill the disk. Memory: one counter per terminal seen this minute.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._minute = -1
+        self._used: Counter[str | None] = Counter()
+
+    def keep(self, rejected: Sequence[Rejected], now: float | None = None) -> list[Rejected]:
+        minute = int((time.time() if now is None else now) // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._used.clear()
+        kept = []
+        for r in rejected:
+            if self._used[r.tid] < self._per_minute:
+                self._used[r.tid] += 1
+                kept.append(r)
+        return kept
 
 
 class Abandoned(Exception):
@@ -161,6 +189,9 @@ class Writer:
         self._conn: Conn | None = None
         self._cache = StateCache()
         self._refusals = RateLimitedLog(log, REFUSAL_LOG_EVERY_S)
+        self._budget = RejectBudget(settings.rejected_per_terminal_per_min)
+        self._retention = timedelta(days=settings.rejected_retention_days)
+        self._next_prune = 0.0
         self._abandon = threading.Event()
         self._down_since: float | None = None
         self._backoff = BACKOFF_MIN_S
@@ -280,6 +311,8 @@ class Writer:
                 pass  # another collector holds those rows: the next tick looks again
             except psycopg.OperationalError as exc:
                 self._lost(exc)
+            if self._conn is not None and time.monotonic() >= self._next_prune:
+                self._prune(self._conn)
         if changes:
             self._call_hooks(StoredBatch(now=now, availability=changes))
         for hook in self._hooks:
@@ -287,6 +320,16 @@ class Writer:
                 hook.tick(now)
             except Exception as exc:  # a hook's failure must not stop storage
                 self._hook_failed(hook, exc)
+
+    def _prune(self, conn: Conn) -> None:
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        try:
+            pruned = store.prune_rejected(conn, datetime.now(UTC) - self._retention)
+        except psycopg.OperationalError as exc:
+            self._lost(exc)
+            return
+        if pruned:
+            log.info("pruned %d rejected messages older than %s", pruned, self._retention)
 
     def _call_hooks(self, stored: StoredBatch) -> None:
         for hook in self._hooks:
@@ -391,7 +434,7 @@ class Writer:
             ids = self._complaints.store(conn, [_complaint(d) for d in complaints])
             stored.complaints.extend(i for i in ids if i is not None)
         if rejected:
-            store.insert_rejected(conn, rejected)
+            store.insert_rejected(conn, self._budget.keep(rejected))
             for r in rejected:
                 if r.kind in KINDS:
                     counts[(r.kind, "rejected")] += 1

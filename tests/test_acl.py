@@ -342,3 +342,15 @@ def test_it_refuses_clients_without_valid_credentials(
     code = probe.connect()
     assert code.is_failure
     assert code in ("Not authorized", "Bad user name or password")
+
+
+def test_a_terminal_can_publish_only_the_contracts_topics_under_its_own_id(
+    broker: Broker, probes: list[Probe]
+) -> None:
+    termwatch = connected(probes, broker.internal_port, "termwatch")
+    assert termwatch.subscribe("terminals/#") == "Granted QoS 1"
+    terminal_a = connected(probes, broker.terminal_port, "T-A")
+    for kind in ("status", "events", "operations", "heartbeat", "availability"):
+        assert terminal_a.publish(f"terminals/T-A/{kind}", kind.encode()) == "Success"
+    assert terminal_a.publish("terminals/T-A/" + "x" * 1000, b"junk") == "Not authorized"
+    assert terminal_a.publish("terminals/T-A/status/more", b"junk") == "Not authorized"

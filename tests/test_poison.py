@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,7 +94,15 @@ def test_one_terminal_sending_poison_beside_the_fleet_costs_only_its_own_message
     mixed = [m for pair in zip(valid[::10], poison, strict=True) for m in pair]
     traffic = [*mixed, *[m for i, m in enumerate(valid) if i % 10]]
     unstorable = rejected("unstorable")
-    collector = Collector(settings.with_(mqtt_url=broker.url, client_id=f"poison-{root}"))
+    kept_per_minute = 100
+    collector = Collector(
+        settings.with_(
+            mqtt_url=broker.url,
+            client_id=f"poison-{root}",
+            rejected_per_terminal_per_min=kept_per_minute,
+        )
+    )
+    invalid = rejected("invalid_value") + rejected("malformed_json")
     collector.start()
     client = paho.Client(CallbackAPIVersion.VERSION2)
     try:
@@ -114,6 +123,30 @@ def test_one_terminal_sending_poison_beside_the_fleet_costs_only_its_own_message
     assert row["n"] == len(valid)
     row = db.execute("SELECT count(*) AS n FROM rejected_messages WHERE tid = 'B-1'").fetchone()
     assert row is not None
-    assert row["n"] == len(poison)
+    # Kept up to the terminal's budget (the test runs within a minute or two of wall time),
+    # while the metric counts every one.
+    assert kept_per_minute <= row["n"] <= 2 * kept_per_minute
+    assert rejected("invalid_value") + rejected("malformed_json") - invalid == len(poison)
     # Refused by the decoder with a reason, never sent to the database to be refused there.
     assert rejected("unstorable") == unstorable
+
+
+def test_rejects_with_60_kb_topics_cost_at_most_2_kb_each_and_old_ones_are_pruned(
+    db: psycopg.Connection[Row],
+) -> None:
+    from collector import store
+
+    long_topic = "terminals/B-0001/" + secrets.token_hex(30_000)  # incompressible
+    result = decode(long_topic, b"{}", "terminals", NOW)
+    assert isinstance(result, Rejected)
+    with db.transaction():
+        store.insert_rejected(db, [result] * 2000)
+    row = db.execute(
+        "SELECT max(pg_column_size(r.*)) AS biggest, count(*) AS n FROM rejected_messages r"
+    ).fetchone()
+    assert row is not None
+    assert row["n"] == 2000
+    assert row["biggest"] <= 2048
+    db.execute("UPDATE rejected_messages SET received_at = now() - interval '20 days'")
+    with db.transaction():
+        assert store.prune_rejected(db, datetime.now(UTC) - timedelta(days=14)) == 2000
