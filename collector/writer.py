@@ -54,9 +54,11 @@ from termwatch.db import Timeouts, connect
 from termwatch.metrics import (
     BATCH_SIZE,
     COMMIT_SECONDS,
+    DATABASE_UP,
     EVENT_CLOCK,
     KINDS,
     MESSAGES,
+    OLDEST_UNACKED,
     QUEUE_DEPTH,
     REJECTED,
 )
@@ -199,7 +201,11 @@ class Writer:
         self._done = threading.Condition()
         self._processed = 0
         self._in_flight = 0
+        self._in_flight_since: float | None = None
+        self._last_commit = time.monotonic()
         self.error: BaseException | None = None
+        QUEUE_DEPTH.set_function(lambda: len(self._inbox) + self._in_flight)
+        OLDEST_UNACKED.set_function(self.oldest_unacknowledged_s)
         #: Seconds to write and commit each recent batch (for benchmarks and diagnostics).
         self.commit_seconds: deque[float] = deque(maxlen=100_000)
 
@@ -222,6 +228,19 @@ class Writer:
             self._thread.join(BACKOFF_MAX_S + 5)
             return False
         return self.error is None
+
+    def oldest_unacknowledged_s(self) -> float:
+        """Seconds the oldest message taken in and not yet acknowledged has waited."""
+        times = [t for t in (self._in_flight_since, self._inbox.oldest_at()) if t is not None]
+        return time.monotonic() - min(times) if times else 0.0
+
+    def healthy(self, stall_s: float = 30.0) -> bool:
+        """True while the writer runs and commits: no fatal error, and either nothing waits
+        or a batch was committed in the last ``stall_s`` seconds."""
+        if self.error is not None or self._thread is None or not self._thread.is_alive():
+            return False
+        waiting = self._in_flight or len(self._inbox)
+        return not waiting or time.monotonic() - self._last_commit < stall_s
 
     @property
     def processed(self) -> int:
@@ -269,8 +288,8 @@ class Writer:
                 self._conn = None
 
     def _handle(self, batch: list[Received]) -> None:
+        self._in_flight_since = self._inbox.taken_at
         self._in_flight = len(batch)
-        QUEUE_DEPTH.set(len(self._inbox) + self._in_flight)
         stamps: list[tuple[str, datetime]] = []
         for item in batch:
             message = item.result.message if isinstance(item.result, Decoded) else None
@@ -291,7 +310,8 @@ class Writer:
         for reason, count in outcome.reasons.items():
             REJECTED.labels(reason).inc(count)
         self._in_flight = 0
-        QUEUE_DEPTH.set(len(self._inbox))
+        self._in_flight_since = None
+        self._last_commit = time.monotonic()
         with self._done:
             self._processed += len(batch)
             self._done.notify_all()
@@ -461,6 +481,7 @@ class Writer:
                 conn.close()
                 raise
             self._conn = conn
+            DATABASE_UP.set(1)
             if self._down_since is not None:
                 log.info("database is back after %.0f s", time.monotonic() - self._down_since)
                 self._down_since = None
@@ -469,6 +490,7 @@ class Writer:
 
     def _lost(self, exc: Exception) -> None:
         """Drop the connection and wait before the next attempt (logged once per outage)."""
+        DATABASE_UP.set(0)
         if self._conn is not None:
             self._conn.close()
             self._conn = None

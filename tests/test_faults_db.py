@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import REGISTRY
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.servers import Broker, mosquitto
@@ -49,6 +50,12 @@ def through(dsn: str, p: Proxy) -> str:
     params = conninfo_to_dict(dsn)
     params.update(host=p.host, port=str(p.port))
     return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def gauge(name: str) -> float:
+    value = REGISTRY.get_sample_value(name)
+    assert value is not None, name
+    return value
 
 
 def stored(db: psycopg.Connection[Row]) -> int:
@@ -127,12 +134,20 @@ def run_through_fault(
         publish_all(broker, batch[MESSAGES // 2 :])
         time.sleep(fault_s)  # the outage itself: nothing to wait for but time
         assert stored(db) < MESSAGES, "the fault did not stop storage"
+        # The outage shows in the metrics while it lasts, not once per batch.
+        assert wait_until(lambda: gauge("termwatch_queue_depth") >= MESSAGES // 2, 10)
+        assert wait_until(lambda: gauge("termwatch_database_up") == 0, 10)
+        assert gauge("termwatch_oldest_unacknowledged_seconds") >= 1
+        assert not collector.writer.healthy(stall_s=1)
         p.pass_()
         healed = time.monotonic()
         assert collector.wait_processed(MESSAGES, RECOVERY_S), (
             f"stored {stored(db)} of {MESSAGES} in {RECOVERY_S:.0f} s after the database was back"
         )
         assert time.monotonic() - healed < RECOVERY_S
+        assert gauge("termwatch_database_up") == 1
+        assert gauge("termwatch_queue_depth") == 0
+        assert gauge("termwatch_oldest_unacknowledged_seconds") == 0
     finally:
         collector.stop(10)
     assert stored(db) == MESSAGES
