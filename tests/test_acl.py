@@ -57,6 +57,7 @@ def adapted_conf(workdir: Path, passwd: Path, terminal_port: int, internal_port:
     """
     replacements = {
         "password_file /mosquitto/auth/passwd": f"password_file {passwd}",
+        "password_file /mosquitto/auth/passwd-services": f"password_file {passwd}-services",
         "acl_file /mosquitto/config/acl": f"acl_file {DEPLOY / 'acl'}",
         "persistence_location /mosquitto/data/": f"persistence_location {workdir}/",
         "listener 1883": f"listener {terminal_port} 127.0.0.1",
@@ -415,3 +416,24 @@ def test_a_broker_sigkill_loses_no_acknowledged_message_but_the_last_instant_one
     # the former autosave_interval 60, all of them were lost.
     missing = set(sent) - set(received)
     assert missing <= {sent[-1]}, f"{len(set(received))} of {len(sent)}"
+
+
+def test_a_terminal_account_cannot_kick_the_collector_off_the_internal_listener(
+    broker: Broker, probes: list[Probe]
+) -> None:
+    collector_id = "termwatch-collector-terminals"
+    collector = connected(probes, broker.internal_port, "termwatch", client_id=collector_id)
+    assert collector.subscribe("terminals/#") == "Granted QoS 1"
+
+    intruder = Probe(broker.internal_port, "T-A", PASSWORDS["T-A"], client_id=collector_id)
+    probes.append(intruder)
+    assert intruder.connect() != "Success"
+    # Nor on the terminals' listener: there the client id becomes the username.
+    connected(probes, broker.terminal_port, "T-A", client_id=collector_id)
+
+    terminal_b = connected(probes, broker.terminal_port, "T-B")
+    assert terminal_b.publish("terminals/T-B/heartbeat", b"sentinel") == "Success"
+    assert collector.received_until("terminals/T-B/heartbeat") == [
+        ("terminals/T-B/heartbeat", b"sentinel")
+    ]
+    assert not collector.disconnected.is_set()
