@@ -28,6 +28,12 @@ def unregister(name: str, check: Check | None = None) -> None:
             _checks.pop(name, None)
 
 
+def registered() -> dict[str, Check]:
+    """A copy of the registered checks, by name."""
+    with _lock:
+        return dict(_checks)
+
+
 def report() -> dict[str, bool]:
     """Every registered part and whether it works; a check that raises counts as down."""
     with _lock:
