@@ -9,6 +9,7 @@ metrics label, a human detail, and the first bytes of the payload for the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,22 @@ class _Version(msgspec.Struct):
     v: Any = None
 
 
+def _number(text: str) -> float:
+    """A JSON number that is not an integer, if a float holds it; else ValueError.
+
+    ``1e999999`` overflows PostgreSQL's numeric, and ``1e-999999`` (which a float reads as
+    0) does too: neither survives a round trip through ``jsonb`` and back to JSON.
+    """
+    value = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if not math.isfinite(value) or (value == 0 and mantissa.strip("-+0.") != ""):
+        raise ValueError(f"the number {text[:40]} cannot be stored")
+    return value
+
+
+#: Reads the whole payload, unknown fields included, to refuse what PostgreSQL would refuse
+#: in a ``jsonb`` column: numbers out of range, lone surrogates (``\ud800``).
+_STORABLE: Final = msgspec.json.Decoder(float_hook=_number)
 _STATUS_RAW: Final = msgspec.json.Decoder(_StatusRaw)
 _EVENT_RAW: Final = msgspec.json.Decoder(_EventRaw)
 _VERSION: Final = msgspec.json.Decoder(_Version)
@@ -200,6 +217,7 @@ def decode(
             return _availability(topic, tid, payload, clock_now or wall_now)
         if b"\\u0000" in payload:
             raise _Invalid(INVALID_VALUE, "contains a NUL character (\\u0000)")
+        _storable(payload)
         if kind == "complaints":
             return _complaint(topic, payload, wall_now)
         assert tid is not None
@@ -209,6 +227,16 @@ def decode(
     except _DECODE_ERRORS as exc:
         reason, detail = _classify(exc, payload)
         return _reject(kind, topic, tid, reason, detail, payload)
+
+
+def _storable(payload: bytes | bytearray) -> None:
+    """Raise :class:`_Invalid` when some value, in any nested field, cannot be stored."""
+    try:
+        _STORABLE.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise _Invalid(INVALID_VALUE, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise _Invalid(MALFORMED_JSON, str(exc)) from None
 
 
 def _route(topic: str, root: str) -> tuple[str, str | None, str | None]:

@@ -47,6 +47,8 @@ class Inbox:
         self._first_at = 0.0  # monotonic time the oldest waiting item arrived
         self._want = 1  # the writer is woken when this many items wait
         self._closed = False
+        #: Monotonic arrival time of the oldest item of the last batch taken.
+        self.taken_at: float | None = None
 
     def put(self, item: Received) -> None:
         """Append ``item``, waiting while the inbox is full. Items put after close are kept."""
@@ -78,6 +80,7 @@ class Inbox:
                     break
                 self._not_empty.wait(remaining)
             self._want = 1
+            self.taken_at = self._first_at
             count = min(max_items, len(self._items))
             batch = [self._items.popleft() for _ in range(count)]
             if self._items:
@@ -91,6 +94,10 @@ class Inbox:
             self._closed = True
             self._not_empty.notify_all()
             self._not_full.notify_all()
+
+    def oldest_at(self) -> float | None:
+        """Monotonic time the oldest waiting item arrived; None when empty."""
+        return self._first_at if self._items else None
 
     @property
     def closed(self) -> bool:

@@ -22,6 +22,7 @@ from collector.hooks import AfterCommit, ComplaintSink
 from collector.inbox import Inbox
 from collector.mqtt import MqttSource
 from collector.writer import Writer
+from termwatch import health
 from termwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Collector:
         self._started = True
         self.writer.start()
         self.source.start()
+        health.register("broker", self._broker_up)
+        health.register("writer", self.writer.healthy)
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Wait until connected and subscribed; False on timeout or when the writer failed."""
@@ -90,11 +93,16 @@ class Collector:
         """
         if not self._started:
             return
+        health.unregister("broker", self._broker_up)
+        health.unregister("writer", self.writer.healthy)
         self.source.pause()
         if not self.writer.stop(timeout_s):
             log.warning("stopped before committing every message taken in")
         self.source.stop()
         self._started = False
+
+    def _broker_up(self) -> bool:
+        return self.source.connected
 
     def _fatal(self, exc: BaseException) -> None:
         self.source.pause()

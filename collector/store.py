@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from itertools import count
 from typing import Any, Final
 
@@ -244,8 +245,49 @@ def insert_new(conn: Conn, kind: str, messages: Sequence[Decoded]) -> list[int]:
     return [r[0] for r in cur.fetchall()]
 
 
+#: What a rejected row keeps, in bytes: a prefix of the topic and of the reason, and the
+#: first bytes of the payload. With the other columns a row stays under 2 KB, whatever came.
+TOPIC_KEPT: Final = 256
+REASON_KEPT: Final = 512
+HEAD_KEPT: Final = 256
+#: Rows pruned per statement, so pruning never holds a long lock or hits statement_timeout.
+PRUNE_CHUNK: Final = 10_000
+
+
+def prefix(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``max_bytes``."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    return data[:max_bytes].decode("utf-8", "ignore")
+
+
 def insert_rejected(conn: Conn, rejected: Iterable[Rejected]) -> int:
-    """Keep rejected messages with their topic, reason and first bytes; return how many."""
-    rows = [(r.topic, r.kind, r.tid, r.text, r.head) for r in rejected]
+    """Keep rejected messages with a bounded prefix of their topic and reason, and their
+    first bytes; return how many."""
+    rows = [
+        (
+            prefix(r.topic, TOPIC_KEPT),
+            prefix(r.kind, 32),
+            r.tid,
+            prefix(r.text, REASON_KEPT),
+            bytes(r.head[:HEAD_KEPT]),
+        )
+        for r in rejected
+    ]
     copy_rows(conn, "rejected_messages", _REJECTED, rows)
     return len(rows)
+
+
+def prune_rejected(conn: Conn, older_than: datetime) -> int:
+    """Delete rejected messages received before ``older_than``; return how many."""
+    total = 0
+    while True:
+        cur = conn.execute(
+            "DELETE FROM rejected_messages WHERE id IN (SELECT id FROM rejected_messages"
+            " WHERE received_at < %s ORDER BY received_at LIMIT %s)",
+            (older_than, PRUNE_CHUNK),
+        )
+        total += cur.rowcount
+        if cur.rowcount < PRUNE_CHUNK:
+            return total

@@ -29,7 +29,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import psycopg
@@ -50,13 +50,15 @@ from collector.inbox import Inbox, Received
 from collector.statecache import Entry, StateCache
 from collector.store import Conn
 from terminals.contract import Complaint, Event, Heartbeat, Operation, Status
-from termwatch.db import connect
+from termwatch.db import Timeouts, connect
 from termwatch.metrics import (
     BATCH_SIZE,
     COMMIT_SECONDS,
+    DATABASE_UP,
     EVENT_CLOCK,
     KINDS,
     MESSAGES,
+    OLDEST_UNACKED,
     QUEUE_DEPTH,
     REJECTED,
 )
@@ -65,6 +67,10 @@ from termwatch.settings import Settings
 log = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
+#: At most one log line this often about rows the database refused, with the count since.
+REFUSAL_LOG_EVERY_S: Final = 10.0
+#: Rejected messages older than the retention are deleted about this often (wall time).
+PRUNE_EVERY_S: Final = 300.0
 DEADLOCK_RETRIES: Final = 5
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 10.0
@@ -85,6 +91,55 @@ HOOK_ERRORS = MetricCounter(
 )
 for _reason in REASONS:
     REJECTED.labels(_reason)
+
+
+class RateLimitedLog:
+    """Warnings of one kind, at most one line every ``every_s`` seconds, each saying how many
+    were left unsaid since the last one (so a flood of bad rows cannot flood the log)."""
+
+    def __init__(self, logger: logging.Logger, every_s: float) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._last = -float("inf")
+        self._suppressed = 0
+
+    def warn(self, line: str, now: float | None = None) -> bool:
+        """Log ``line`` unless one was logged less than ``every_s`` ago; True when logged."""
+        now = time.monotonic() if now is None else now
+        if now - self._last < self._every_s:
+            self._suppressed += 1
+            return False
+        more = f" (and {self._suppressed} more since the last line)" if self._suppressed else ""
+        self._log.warning("%s%s", line, more)
+        self._last = now
+        self._suppressed = 0
+        return True
+
+
+class RejectBudget:
+    """How many rejected messages each terminal may add to the table per minute.
+
+    Every rejection is counted in the metrics; only the first ``per_minute`` of a terminal
+    (or of topics that name none, together) in each minute of wall time are kept, so one
+    hostile terminal cannot fill the disk. Memory: one counter per terminal seen this minute.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._minute = -1
+        self._used: Counter[str | None] = Counter()
+
+    def keep(self, rejected: Sequence[Rejected], now: float | None = None) -> list[Rejected]:
+        minute = int((time.time() if now is None else now) // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._used.clear()
+        kept = []
+        for r in rejected:
+            if self._used[r.tid] < self._per_minute:
+                self._used[r.tid] += 1
+                kept.append(r)
+        return kept
 
 
 class Abandoned(Exception):
@@ -124,6 +179,7 @@ class Writer:
         on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._dsn = settings.require_database()
+        self._timeouts = Timeouts.from_settings(settings)
         self._batch_size = settings.batch_size
         self._linger_s = settings.flush_ms / 1000
         self._inbox = inbox
@@ -134,6 +190,10 @@ class Writer:
         self._on_fatal = on_fatal
         self._conn: Conn | None = None
         self._cache = StateCache()
+        self._refusals = RateLimitedLog(log, REFUSAL_LOG_EVERY_S)
+        self._budget = RejectBudget(settings.rejected_per_terminal_per_min)
+        self._retention = timedelta(days=settings.rejected_retention_days)
+        self._next_prune = 0.0
         self._abandon = threading.Event()
         self._down_since: float | None = None
         self._backoff = BACKOFF_MIN_S
@@ -141,7 +201,11 @@ class Writer:
         self._done = threading.Condition()
         self._processed = 0
         self._in_flight = 0
+        self._in_flight_since: float | None = None
+        self._last_commit = time.monotonic()
         self.error: BaseException | None = None
+        QUEUE_DEPTH.set_function(lambda: len(self._inbox) + self._in_flight)
+        OLDEST_UNACKED.set_function(self.oldest_unacknowledged_s)
         #: Seconds to write and commit each recent batch (for benchmarks and diagnostics).
         self.commit_seconds: deque[float] = deque(maxlen=100_000)
 
@@ -164,6 +228,19 @@ class Writer:
             self._thread.join(BACKOFF_MAX_S + 5)
             return False
         return self.error is None
+
+    def oldest_unacknowledged_s(self) -> float:
+        """Seconds the oldest message taken in and not yet acknowledged has waited."""
+        times = [t for t in (self._in_flight_since, self._inbox.oldest_at()) if t is not None]
+        return time.monotonic() - min(times) if times else 0.0
+
+    def healthy(self, stall_s: float = 30.0) -> bool:
+        """True while the writer runs and commits: no fatal error, and either nothing waits
+        or a batch was committed in the last ``stall_s`` seconds."""
+        if self.error is not None or self._thread is None or not self._thread.is_alive():
+            return False
+        waiting = self._in_flight or len(self._inbox)
+        return not waiting or time.monotonic() - self._last_commit < stall_s
 
     @property
     def processed(self) -> int:
@@ -211,8 +288,8 @@ class Writer:
                 self._conn = None
 
     def _handle(self, batch: list[Received]) -> None:
+        self._in_flight_since = self._inbox.taken_at
         self._in_flight = len(batch)
-        QUEUE_DEPTH.set(len(self._inbox) + self._in_flight)
         stamps: list[tuple[str, datetime]] = []
         for item in batch:
             message = item.result.message if isinstance(item.result, Decoded) else None
@@ -233,7 +310,8 @@ class Writer:
         for reason, count in outcome.reasons.items():
             REJECTED.labels(reason).inc(count)
         self._in_flight = 0
-        QUEUE_DEPTH.set(len(self._inbox))
+        self._in_flight_since = None
+        self._last_commit = time.monotonic()
         with self._done:
             self._processed += len(batch)
             self._done.notify_all()
@@ -256,6 +334,8 @@ class Writer:
                 pass  # another collector holds those rows: the next tick looks again
             except psycopg.OperationalError as exc:
                 self._lost(exc)
+            if self._conn is not None and time.monotonic() >= self._next_prune:
+                self._prune(self._conn)
         if changes:
             self._call_hooks(StoredBatch(now=now, availability=changes))
         for hook in self._hooks:
@@ -263,6 +343,16 @@ class Writer:
                 hook.tick(now)
             except Exception as exc:  # a hook's failure must not stop storage
                 self._hook_failed(hook, exc)
+
+    def _prune(self, conn: Conn) -> None:
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        try:
+            pruned = store.prune_rejected(conn, datetime.now(UTC) - self._retention)
+        except psycopg.OperationalError as exc:
+            self._lost(exc)
+            return
+        if pruned:
+            log.info("pruned %d rejected messages older than %s", pruned, self._retention)
 
     def _call_hooks(self, stored: StoredBatch) -> None:
         for hook in self._hooks:
@@ -309,7 +399,7 @@ class Writer:
         if isinstance(result, Rejected) and result.reason == UNSTORABLE:
             raise exc  # not even its printable form could be kept: a bug, not bad input
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:1000]
-        log.warning("the database refused a %s message: %s", result.kind, detail)
+        self._refusals.warn(f"the database refused a {result.kind} message: {detail}")
         if isinstance(result, Decoded):
             rejected = Rejected(
                 result.kind, result.topic, result.tid, UNSTORABLE, detail, bytes(item.payload[:256])
@@ -377,7 +467,7 @@ class Writer:
             ids = self._complaints.store(conn, [_complaint(d) for d in complaints])
             stored.complaints.extend(i for i in ids if i is not None)
         if rejected:
-            store.insert_rejected(conn, rejected)
+            store.insert_rejected(conn, self._budget.keep(rejected))
             for r in rejected:
                 if r.kind in KINDS:
                     counts[(r.kind, "rejected")] += 1
@@ -389,7 +479,7 @@ class Writer:
     def _connection(self) -> Conn:
         while self._conn is None:
             try:
-                conn = connect(self._dsn, autocommit=True)
+                conn = connect(self._dsn, autocommit=True, timeouts=self._timeouts)
             except psycopg.OperationalError as exc:
                 self._lost(exc)
                 continue
@@ -404,6 +494,7 @@ class Writer:
                 conn.close()
                 raise
             self._conn = conn
+            DATABASE_UP.set(1)
             if self._down_since is not None:
                 log.info("database is back after %.0f s", time.monotonic() - self._down_since)
                 self._down_since = None
@@ -412,6 +503,7 @@ class Writer:
 
     def _lost(self, exc: Exception) -> None:
         """Drop the connection and wait before the next attempt (logged once per outage)."""
+        DATABASE_UP.set(0)
         if self._conn is not None:
             self._conn.close()
             self._conn = None

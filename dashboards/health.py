@@ -64,6 +64,17 @@ def build() -> dashboard_models.Dashboard:
     )
     board.add(
         stat_panel(
+            "Database link",
+            "Collectors whose writer has a working database connection now (0: messages wait"
+            " unacknowledged at the broker).",
+            prom("sum(termwatch_database_up)", "reachable"),
+            steps=((None, "red"), (1, "green")),
+        ),
+        w=6,
+        h=4,
+    )
+    board.add(
+        stat_panel(
             "Terminals registered",
             "Terminals in the fleet registry, as termwatch reports it.",
             prom("max(termwatch_terminals_registered)", "registered"),
@@ -144,6 +155,17 @@ def build() -> dashboard_models.Dashboard:
             "Queue depth",
             "Messages received and not yet committed, per collector.",
             prom("termwatch_queue_depth", "{{instance}}"),
+        ),
+        w=8,
+        h=8,
+    )
+    board.add(
+        timeseries_panel(
+            "Oldest unacknowledged message",
+            "Age of the oldest message received and not yet committed, per collector: it grows"
+            " while the database is away or the writer is stuck.",
+            prom("termwatch_oldest_unacknowledged_seconds", "{{instance}}"),
+            unit="s",
         ),
         w=8,
         h=8,

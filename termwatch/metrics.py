@@ -34,7 +34,17 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 TERMINALS_REGISTERED = Gauge("termwatch_terminals_registered", "Terminals in the fleet registry.")
-QUEUE_DEPTH = Gauge("termwatch_queue_depth", "Messages received and not yet committed.")
+QUEUE_DEPTH = Gauge(
+    "termwatch_queue_depth",
+    "Messages received and not yet committed (read from the inbox when scraped).",
+)
+DATABASE_UP = Gauge(
+    "termwatch_database_up", "1 while the collector's writer has a working database connection."
+)
+OLDEST_UNACKED = Gauge(
+    "termwatch_oldest_unacknowledged_seconds",
+    "Age of the oldest message received and not yet committed and acknowledged (0 if none).",
+)
 MQTT_CONNECTED = Gauge("termwatch_mqtt_connected", "1 while the collector's broker link is up.")
 EVENT_CLOCK = Gauge("termwatch_event_clock_seconds", "The event clock, as a Unix time.")
 RULE_SECONDS = Histogram(

@@ -84,6 +84,13 @@ class Settings:
     timescaledb: str = "auto"
     notify_log: Path | None = None
     log_level: str = "INFO"
+    # Bounds of every database wait (termwatch/db.py, docs/collector.md).
+    db_connect_timeout_s: int = 5
+    db_statement_timeout_ms: int = 30_000
+    db_idle_in_transaction_timeout_ms: int = 60_000
+    # Rejected messages: how long they are kept, and how many a terminal may add a minute.
+    rejected_retention_days: int = 14
+    rejected_per_terminal_per_min: int = 60
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields replaced (for tests and sub-commands)."""
@@ -249,6 +256,11 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "timescaledb": _choice("auto", "off"),
     "notify_log": _path,
     "log_level": _choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "db_connect_timeout_s": _int(1, 300),
+    "db_statement_timeout_ms": _int(100, 3_600_000),
+    "db_idle_in_transaction_timeout_ms": _int(100, 3_600_000),
+    "rejected_retention_days": _int(1, 36_500),
+    "rejected_per_terminal_per_min": _int(1, 1_000_000),
 }
 
 

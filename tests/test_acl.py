@@ -65,6 +65,7 @@ def adapted_conf(workdir: Path, passwd: Path, terminal_port: int, internal_port:
     """
     replacements = {
         "password_file /mosquitto/auth/passwd": f"password_file {passwd}",
+        "password_file /mosquitto/auth/passwd-services": f"password_file {passwd}-services",
         "acl_file /mosquitto/config/acl": f"acl_file {DEPLOY / 'acl'}",
         "persistence_location /mosquitto/data/": f"persistence_location {workdir}/",
         "listener 1883": f"listener {terminal_port} 127.0.0.1",
@@ -350,3 +351,99 @@ def test_it_refuses_clients_without_valid_credentials(
     code = probe.connect()
     assert code.is_failure
     assert code in ("Not authorized", "Bad user name or password")
+
+
+def test_a_terminal_can_publish_only_the_contracts_topics_under_its_own_id(
+    broker: Broker, probes: list[Probe]
+) -> None:
+    termwatch = connected(probes, broker.internal_port, "termwatch")
+    assert termwatch.subscribe("terminals/#") == "Granted QoS 1"
+    terminal_a = connected(probes, broker.terminal_port, "T-A")
+    for kind in ("status", "events", "operations", "heartbeat", "availability"):
+        assert terminal_a.publish(f"terminals/T-A/{kind}", kind.encode()) == "Success"
+    assert terminal_a.publish("terminals/T-A/" + "x" * 1000, b"junk") == "Not authorized"
+    assert terminal_a.publish("terminals/T-A/status/more", b"junk") == "Not authorized"
+
+
+AUTOSAVE_CHANGES = 50
+
+
+def test_a_broker_sigkill_loses_at_most_the_changes_since_the_last_autosave(
+    tmp_path: Path,
+) -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    passwd = build_passwd(tmp_path, PASSWORDS)
+
+    def collector_session(port: int) -> tuple[mqtt.Client, queue.Queue[bytes]]:
+        got: queue.Queue[bytes] = queue.Queue()
+        subscribed = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id="termwatch-collector-terminals",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.username_pw_set("termwatch", PASSWORDS["termwatch"])
+        client.on_message = lambda _c, _u, m: got.put(bytes(m.payload))
+        client.on_subscribe = lambda *_a: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        client.loop_start()
+        client.subscribe("terminals/#", qos=1)
+        assert subscribed.wait(WAIT_S)
+        return client, got
+
+    first, ports = start_shipped_mosquitto(tmp_path, passwd)
+    try:
+        collector, _ = collector_session(ports.internal_port)
+        collector.disconnect()
+        collector.loop_stop()
+        terminal = Probe(ports.terminal_port, "T-A", PASSWORDS["T-A"])
+        assert terminal.connect() == "Success"
+        sent = [f"hb-{i}".encode() for i in range(300)]
+        for payload in sent:
+            assert terminal.publish("terminals/T-A/heartbeat", payload) == "Success"
+        terminal.close()
+    finally:
+        first.proc.kill()
+        first.proc.wait(WAIT_S)
+    second, ports = start_shipped_mosquitto(tmp_path, passwd)
+    try:
+        collector, got = collector_session(ports.internal_port)
+        received: list[bytes] = []
+        try:
+            while len(received) < len(sent):
+                received.append(got.get(timeout=WAIT_S))
+        except queue.Empty:
+            pass
+        collector.disconnect()
+        collector.loop_stop()
+    finally:
+        second.stop()
+    # The shipped config saves every 50 changes: at most the last 49 acknowledged messages
+    # can be lost (with the former autosave_interval 60 seconds, all 300 were).
+    missing = set(sent) - set(received)
+    assert missing <= set(sent[-AUTOSAVE_CHANGES:]), f"{len(set(received))} of {len(sent)}"
+
+
+def test_a_terminal_account_cannot_kick_the_collector_off_the_internal_listener(
+    broker: Broker, probes: list[Probe]
+) -> None:
+    collector_id = "termwatch-collector-terminals"
+    collector = connected(probes, broker.internal_port, "termwatch", client_id=collector_id)
+    assert collector.subscribe("terminals/#") == "Granted QoS 1"
+
+    intruder = Probe(broker.internal_port, "T-A", PASSWORDS["T-A"], client_id=collector_id)
+    probes.append(intruder)
+    assert intruder.connect() != "Success"
+    # Nor on the terminals' listener: there the client id becomes the username.
+    connected(probes, broker.terminal_port, "T-A", client_id=collector_id)
+
+    terminal_b = connected(probes, broker.terminal_port, "T-B")
+    assert terminal_b.publish("terminals/T-B/heartbeat", b"sentinel") == "Success"
+    assert collector.received_until("terminals/T-B/heartbeat") == [
+        ("terminals/T-B/heartbeat", b"sentinel")
+    ]
+    assert not collector.disconnected.is_set()

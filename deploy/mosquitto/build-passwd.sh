@@ -10,6 +10,7 @@
 # terminal, "tid:hash", as written by `mosquitto_passwd -U` from "tid:password" lines (see
 # docs/deployment.md). A line that is not a valid tid with a hashed password, or a terminal
 # named like a service account, stops the script with its line number; nothing is written.
+# OUTPUT-services gets the service accounts alone (for listener 1884).
 # The output is replaced atomically and readable only by its owner (and group mosquitto).
 set -eu
 
@@ -19,7 +20,7 @@ terminals=${2:-/mosquitto/config/terminals.passwd}
 
 umask 077
 tmp="$out.new"
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$out-services.new"' EXIT
 : >"$tmp"
 
 add_service() { # name password
@@ -39,11 +40,15 @@ add_service crm "${MQTT_CRM_PASSWORD:-}"
 add_service simulator "${MQTT_SIMULATOR_PASSWORD:-}"
 # Hash the service accounts before the terminals' lines join them: -U hashes every line.
 mosquitto_passwd -U "$tmp"
+# The listener for termwatch's own processes (1884) knows only the service accounts, so no
+# terminal account can log in there and take over a collector's session by its client id.
+services="$out-services"
+cp "$tmp" "$services.new"
 
 count=0
 if [ -f "$terminals" ]; then
     checked="$out.terminals"
-    trap 'rm -f "$tmp" "$checked"' EXIT
+    trap 'rm -f "$tmp" "$out-services.new" "$checked"' EXIT
     awk -F: '
         /^[[:space:]]*(#|$)/ { next }
         NF != 2 || $1 !~ /^[A-Za-z0-9_-]+$/ || length($1) > 32 {
@@ -70,6 +75,10 @@ fi
 if chgrp mosquitto "$tmp" 2>/dev/null; then
     chmod 0640 "$tmp"
 fi
+if chgrp mosquitto "$services.new" 2>/dev/null; then
+    chmod 0640 "$services.new"
+fi
+mv "$services.new" "$services"
 mv "$tmp" "$out"
 trap - EXIT
 echo "build-passwd: wrote $out with the service accounts and $count terminals"

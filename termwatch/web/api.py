@@ -79,6 +79,8 @@ def _decode(body: bytes, kind: type[_T], fields: tuple[str, ...]) -> _T:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise ApiError(422, f"the body is not valid JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise ApiError(422, "the body is nested too deeply", field="body") from None
     if isinstance(raw, dict):
         raw = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in raw.items()}
     try:

@@ -31,15 +31,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from termwatch import accounts
-from termwatch.db import Row, make_pool
+from termwatch import accounts, health
+from termwatch.db import Row, Timeouts, make_pool
 from termwatch.links import LinkSigner
 from termwatch.metrics import HTTP_SECONDS
 from termwatch.settings import Settings
 from termwatch.web import api, console, links, silences_page
 from termwatch.web.auth import TokenBook
 from termwatch.web.context import Clock, Context
-from termwatch.web.http import ApiError, error_response
+from termwatch.web.http import ApiError, JSONResponse, error_response
 from termwatch.web.write import Writer
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = pool is None
-        ctx.pool = make_pool(settings.require_database(), name="termwatch-web") if own else pool
+        ctx.pool = (
+            make_pool(
+                settings.require_database(),
+                name="termwatch-web",
+                timeouts=Timeouts.from_settings(settings),
+            )
+            if own
+            else pool
+        )
         assert ctx.pool is not None
         ctx.writer = Writer(settings, ctx.pool)
         if not settings.api_tokens:
@@ -126,10 +134,24 @@ def metrics(request: Request) -> Response:
 
 
 def healthz(request: Request) -> Response:
+    """200 when the database answers and every part of this process that registered
+    (:mod:`termwatch.health`: the collector's broker link and writer) works; else 503. The
+    JSON body names each part ``up`` or ``down``."""
     ctx: Context = request.app.state.ctx
-    with ctx.connection() as conn:
-        conn.execute("SELECT 1")
-    return Response("ok\n", media_type="text/plain")
+    parts = {"database": True}
+    try:
+        with ctx.connection() as conn:
+            conn.execute("SELECT 1")
+    except (psycopg.OperationalError, PoolTimeout):
+        parts["database"] = False
+    parts.update(health.report())
+    down = [name for name, up in parts.items() if not up]
+    body = {
+        "status": "down" if down else "ok",
+        "down": down,
+        "parts": {name: "up" if up else "down" for name, up in parts.items()},
+    }
+    return JSONResponse(body, status_code=503 if down else 200)
 
 
 def _is_api(request: Request) -> bool:
