@@ -124,7 +124,7 @@ def test_it_opens_a_new_incident_when_the_fault_returns_after_the_reopen_window(
 ) -> None:
     engine.after_commit(batch(at(0), paper(fleet, "T1", 0, "out")))
     engine.after_commit(batch(at(30), paper(fleet, "T1", 30, "full")))
-    engine.tick(at(100))
+    engine.tick(at(151))  # clear_for (2 min) has passed: resolved
     engine.after_commit(batch(at(2000), paper(fleet, "T1", 2000, "out")))
     rows = incidents(db, kind="printer_paper_out")
     assert [r["status"] for r in rows] == ["resolved", "open"]
