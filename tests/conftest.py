@@ -11,15 +11,18 @@ from termwatch.settings import MqttUrl, Settings
 from tests.fix_db import clean_db, db, db_dsn, empty_database, pg_server_dsn
 from tests.fix_linkproxy import link_proxy
 from tests.fix_mqtt import mqtt_url, topic_root
+from tests.served_api import client, served
 
 __all__ = [
     "clean_db",
+    "client",
     "db",
     "db_dsn",
     "empty_database",
     "link_proxy",
     "mqtt_url",
     "pg_server_dsn",
+    "served",
     "topic_root",
 ]
 

@@ -4,34 +4,14 @@ credential, revoked and rotated tokens refused; the role tokens keep working."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from termwatch.cli import main
-from termwatch.settings import ApiToken, Settings
-from termwatch.web.app import create_app
 from tests.test_api import COMPLAINT
-from tests.test_api_fleet import ENGINEER, NOW, TOKENS, Conn, add_incident, serve
+from tests.test_api_fleet import ENGINEER, Conn, add_incident
 from tests.test_console import csrf_of, login
-
-
-@pytest.fixture(scope="module")
-def served(db_dsn: str) -> Iterator[str]:
-    settings = Settings(
-        database_url=db_dsn,
-        pii_key="test-pii-key-0123456789",
-        api_tokens=tuple(ApiToken(r, t) for r, t in TOKENS.items()),
-    )
-    with serve(create_app(settings, clock=lambda: NOW)) as url:
-        yield url
-
-
-@pytest.fixture
-def client(served: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served, timeout=30) as http:
-        yield http
 
 
 def users(

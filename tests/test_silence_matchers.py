@@ -3,7 +3,6 @@ about, a preview of the open incidents a silence would match (rules, CLI, API, c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -12,37 +11,16 @@ import pytest
 from rules import silences
 from rules.engine import RuleEngine
 from termwatch.cli import main
-from termwatch.settings import ApiToken, Settings
-from termwatch.web.app import create_app
 from tests.rules_support import Fleet, at, batch, incidents
 from tests.test_api_fleet import (
     AGENT,
     ENGINEER,
     NOW,
-    TOKENS,
     Conn,
     add_incident,
     add_terminal,
-    serve,
 )
 from tests.test_console import csrf_of, login
-
-
-@pytest.fixture(scope="module")
-def served(db_dsn: str) -> Iterator[str]:
-    settings = Settings(
-        database_url=db_dsn,
-        pii_key="test-pii-key-0123456789",
-        api_tokens=tuple(ApiToken(r, t) for r, t in TOKENS.items()),
-    )
-    with serve(create_app(settings, clock=lambda: NOW)) as url:
-        yield url
-
-
-@pytest.fixture
-def client(served: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served, timeout=30) as http:
-        yield http
 
 
 def auth(token: str) -> dict[str, str]:
